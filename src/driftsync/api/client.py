@@ -1,0 +1,248 @@
+"""One HTTP client for the Drift API: auth, timeouts, retries, JSON, typed errors.
+
+It knows Drift's wire format but nothing about tables. Every request goes through
+:meth:`DriftClient.request`, so there is exactly one retry loop and one place that logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from .. import __version__
+from ..errors import ConnectionFailedError, MalformedResponseError
+from .errors import error_for_response
+from .retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("driftsync.api")
+
+DEFAULT_API_URL = "https://driftapi.com"
+DEFAULT_TIMEOUT = 30.0
+DRIFT_HOSTS = frozenset({"driftapi.com", "api.drift.com"})
+"""Drift's own API hosts. Its newer docs answer ``links.next`` on api.drift.com for calls
+made to driftapi.com, so a link between these two is Drift's own and safe to follow."""
+
+
+class BearerAuth(httpx.Auth):
+    """Adds the token as a header, the only place it ever goes (never a URL, never a log)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(****)"
+
+
+@dataclass
+class RequestStats:
+    """Requests and retries made so far; shared by worker threads, hence the lock."""
+
+    requests: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, requests: int = 0, retries: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.requests, self.retries
+
+
+class DriftClient:
+    """A Drift API client bound to one token and one API host.
+
+    ``transport`` is the seam for tests (``httpx.MockTransport``); ``sleep`` lets them skip
+    real back-off waits.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_API_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_connections: int = 16,
+    ) -> None:
+        if not token:
+            raise ValueError("token is required")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.stats = RequestStats()
+        self._sleep = sleep
+        self._token = token
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=BearerAuth(token),
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": f"driftsync/{__version__}"},
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"DriftClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> DriftClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def get(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON document; ``url`` is a path on the API host or an absolute URL on it."""
+        return self.request("GET", url, params=params)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        endpoint = f"{method} {urlsplit(url).path or '/'}"
+        response = self._send_with_retries(method, url, endpoint, params=params, json=json)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponseError(
+                f"Drift answered {endpoint} with a body that is not JSON "
+                f"({len(response.content)} bytes, content-type "
+                f"{response.headers.get('content-type', 'unknown')!r}).",
+                status=response.status_code,
+                endpoint=endpoint,
+            ) from exc
+
+    def token_info(self) -> dict[str, Any]:
+        """``POST /app/token_info``: the token's org and granted scopes."""
+        body = self.request("POST", "/app/token_info", json={"access_token": self._token})
+        if not isinstance(body, dict) or not isinstance(body.get("scope", ""), str):
+            raise MalformedResponseError(
+                "Drift answered POST /app/token_info without a readable 'scope' field.",
+                endpoint="POST /app/token_info",
+            )
+        return body
+
+    def is_api_url(self, url: str) -> bool:
+        """May the token be sent to ``url``? Only to the configured host (or Drift's pair)."""
+        target = urlsplit(url)
+        if not target.scheme and not target.netloc:
+            return True  # relative: resolved against the configured host
+        ours = urlsplit(self.base_url)
+        if (target.scheme, target.netloc.lower()) == (ours.scheme, ours.netloc.lower()):
+            return True
+        return (
+            target.scheme == "https"
+            and ours.hostname in DRIFT_HOSTS
+            and target.hostname in DRIFT_HOSTS
+            and target.port is None
+        )
+
+    def _send_with_retries(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+    ) -> httpx.Response:
+        attempts = self.retry.max_attempts
+        for attempt in range(1, attempts + 1):
+            self.stats.add(requests=1)
+            failure: str
+            retry_after: float | None = None
+            try:
+                response = self._http.request(method, url, params=params, json=json)
+            except httpx.TimeoutException as exc:
+                if attempt == attempts:
+                    raise ConnectionFailedError(
+                        f"The Drift API at {self.base_url} did not answer {endpoint} within "
+                        f"{self.timeout:g}s ({attempts} attempts). Check the network, or raise "
+                        "--timeout.",
+                        endpoint=endpoint,
+                    ) from exc
+                failure = "timed out"
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise _connection_error(self.base_url, endpoint, exc, attempts) from exc
+                failure = f"failed ({_reason(exc)})"
+            else:
+                if response.is_success:
+                    return response
+                if not self.retry.should_retry_status(response.status_code) or attempt == attempts:
+                    raise error_for_response(response, endpoint, attempt)
+                failure = f"answered {response.status_code}"
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            wait = self.retry.wait(attempt, retry_after)
+            self.stats.add(retries=1)
+            log.warning(
+                "%s %s; retry %d of %d in %.2fs%s",
+                endpoint,
+                failure,
+                attempt,
+                attempts - 1,
+                wait,
+                " (Retry-After)" if retry_after is not None else "",
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "resolve" in text:
+            return "host name not found"
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection dropped"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "connection dropped"
+    return type(exc).__name__
+
+
+def _connection_error(
+    base_url: str, endpoint: str, exc: httpx.TransportError, attempts: int
+) -> ConnectionFailedError:
+    reason = _reason(exc)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionFailedError(
+            f"Cannot reach the Drift API at {base_url} ({reason}, {attempts} attempts). "
+            "Check --api-url or DRIFT_API_URL and your network connection.",
+            endpoint=endpoint,
+        )
+    return ConnectionFailedError(
+        f"The connection to the Drift API at {base_url} failed during {endpoint} "
+        f"({reason}, {attempts} attempts). Try again; if it persists, Drift may be down.",
+        endpoint=endpoint,
+    )

@@ -1,0 +1,99 @@
+"""Turn a failed HTTP response into the typed error that says what the user should do.
+
+This is the only place where a status code decides the kind of error.
+"""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from ..errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    RequestRejectedError,
+    ServerError,
+)
+
+TOKEN_HELP = (
+    "Check --token or DRIFT_ACCESS_TOKEN, or copy a fresh OAuth access token from your Drift "
+    "app (dev.drift.com > your app > Installing to Drift)."
+)
+
+
+def drift_error_message(response: httpx.Response) -> str | None:
+    """Drift's own words from an error body, in any of the shapes seen in the wild.
+
+    ``{"error": {"type", "message"}}`` (documented), ``{"errors": [{"type", "message"}]}``
+    (older docs), ``{"error": "invalid_token", "error_description": ...}`` (OAuth gateways)
+    and ``{"message": ...}``. Returns None for bodies that are not JSON (HTML error pages).
+    """
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        return _join(error.get("type"), error.get("message"))
+    if isinstance(error, str):
+        return _join(error, body.get("error_description") or body.get("message"))
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return _join(errors[0].get("type"), errors[0].get("message"))
+    if isinstance(body.get("message"), str):
+        return body["message"]
+    return None
+
+
+def _join(kind: object, message: object) -> str | None:
+    parts = [str(p) for p in (kind, message) if isinstance(p, str) and p]
+    if len(parts) == 2 and parts[0] in parts[1]:
+        return parts[1]
+    return ": ".join(parts) or None
+
+
+def status_text(response: httpx.Response) -> str:
+    phrase = response.reason_phrase or ""
+    return f"{response.status_code} {phrase}".strip()
+
+
+def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 1) -> ApiError:
+    """The error to raise for a non-2xx response to ``endpoint`` (e.g. ``GET /accounts``)."""
+    status = response.status_code
+    said = drift_error_message(response)
+    detail = f"{status}: {said}" if said else status_text(response)
+    if status == 401:
+        return AuthError(
+            f"Drift rejected the access token ({detail}). {TOKEN_HELP}",
+            status=status,
+            endpoint=endpoint,
+        )
+    if status == 403:
+        return ForbiddenError(
+            f"Drift refused {endpoint} ({detail}): the token lacks a scope this call needs.",
+            status=status,
+            endpoint=endpoint,
+        )
+    if status == 429:
+        return ServerError(
+            f"Drift kept rate-limiting {endpoint} (429) after {attempts} attempts. "
+            "Wait a few minutes and run the sync again.",
+            status=status,
+            endpoint=endpoint,
+        )
+    if status >= 500:
+        body = "" if said else " with a non-JSON body"
+        return ServerError(
+            f"Drift failed on {endpoint} with {detail}{body} after {attempts} attempts. "
+            "Drift may be having trouble; try again later.",
+            status=status,
+            endpoint=endpoint,
+        )
+    return RequestRejectedError(
+        f"Drift rejected {endpoint} ({detail}).",
+        status=status,
+        endpoint=endpoint,
+    )

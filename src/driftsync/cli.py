@@ -1,0 +1,369 @@
+"""The ``driftsync`` command: a thin shell over the catalog and the sync engine.
+
+Every DriftSyncError becomes one line on stderr and exit code 1; a traceback only with
+``--debug``. Nothing here prints a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from . import __version__
+from .catalog import CATALOG, Table
+from .errors import ConfigError, DriftSyncError
+from .runs import TableResult
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEMO_QUERY = """\
+SELECT status,
+       count(*)                  AS conversations,
+       count(DISTINCT contactId) AS contacts,
+       max(updatedAt_ts)         AS last_update
+FROM {conversations}
+GROUP BY status
+ORDER BY conversations DESC"""
+
+
+class DriftSyncGroup(click.Group):
+    """Turns driftsync's own errors into one line and an exit code, at the edge only."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DriftSyncError as exc:
+            if _debug(ctx):
+                raise
+            err.print(f"[bold red]Error:[/] {escape(_one_line(str(exc)))}", markup=True)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are caught
+            if _debug(ctx):
+                raise
+            err.print(
+                f"[bold red]Error:[/] unexpected {type(exc).__name__}: "
+                f"{escape(_one_line(str(exc)))} "
+                "(run with --debug for the traceback)",
+                markup=True,
+            )
+            sys.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("debug"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@click.group(cls=DriftSyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="driftsync")
+@click.option("--debug", is_flag=True, envvar="DRIFTSYNC_DEBUG",
+              help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request and retry.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
+    """Sync Drift (drift.com) data into a local DuckDB database.
+
+    \b
+    Quick start, offline:   driftsync demo
+    With your Drift token:  export DRIFT_ACCESS_TOKEN=...
+                            driftsync check
+                            driftsync sync
+                            driftsync status
+    """
+    ctx.obj = {"debug": debug}
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler],
+                        force=True)
+    logging.getLogger("driftsync").setLevel(level)
+
+
+# -- shared options ---------------------------------------------------------------------
+
+def api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0,
+                      show_default=True, help="Seconds to wait for each Drift response.")(fn)
+    fn = click.option("--retries", type=click.IntRange(min=0, max=20), default=5,
+                      show_default=True,
+                      help="Retries per request on 429, 5xx, timeouts and dropped connections.")(fn)
+    fn = click.option("--api-url", metavar="URL",
+                      help="Drift API base URL [env DRIFT_API_URL; default https://driftapi.com]")(fn)
+    fn = click.option("--token", metavar="TOKEN",
+                      help="Drift access token [env DRIFT_ACCESS_TOKEN, or the config file]. "
+                           "Prefer the environment: flags show up in shell history.")(fn)
+    return fn
+
+
+def database_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--database", metavar="PATH",
+                        help="DuckDB file [env DRIFTSYNC_DATABASE; default ./drift.duckdb]")(fn)
+
+
+def _client(settings: Any, timeout: float, retries: int) -> Any:
+    from .api import DriftClient, RetryPolicy
+
+    return DriftClient(
+        settings.require_token().reveal(),
+        base_url=settings.api_url,
+        timeout=timeout,
+        retry=RetryPolicy(max_attempts=retries + 1),
+    )
+
+
+# -- commands ---------------------------------------------------------------------------
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print the Markdown reference (docs/tables.md).")
+def tables(markdown: bool) -> None:
+    """List the tables driftsync syncs, with their columns, types and descriptions."""
+    if markdown:
+        from .docs import render_markdown
+
+        click.echo(render_markdown(), nl=False)
+        return
+    from .docs import SQL_TYPES
+
+    for table in CATALOG.values():
+        out.print(
+            f"[bold]{table.name}[/]  GET {table.endpoint}  key {table.primary_key}  "
+            f"scope {table.scope}"
+        )
+        grid = RichTable(show_header=True, header_style="bold", box=None, pad_edge=False)
+        grid.add_column("column")
+        grid.add_column("type")
+        grid.add_column("description", overflow="fold")
+        for c in table.all_columns:
+            grid.add_row(c.name, SQL_TYPES[c.type], c.comment)
+        out.print(grid)
+        out.print()
+
+
+@main.command()
+@api_options
+def check(token: str | None, api_url: str | None, timeout: float, retries: int) -> None:
+    """Validate the access token and show, table by table, whether its scope is granted."""
+    from .config import resolve
+
+    settings = resolve(token=token, api_url=api_url)
+    with _client(settings, timeout, retries) as client:
+        info = client.token_info()
+    granted = set(str(info.get("scope", "")).split())
+    org = str(info.get("authenticated_userid", "")).removeprefix("orgId:") or "unknown"
+    out.print(f"Token OK (from {settings.token_source}) for Drift org {org} at {settings.api_url}")
+    missing = []
+    for table in CATALOG.values():
+        ok = table.scope in granted
+        mark = "[green]ok[/]     " if ok else "[red]missing[/]"
+        out.print(f"  {mark} {table.name:<15} needs {table.scope}")
+        if not ok:
+            missing.append(table)
+    if missing:
+        scopes = ", ".join(sorted({t.scope for t in missing}))
+        raise ConfigError(
+            f"The token lacks {scopes}, needed by {', '.join(t.name for t in missing)}. "
+            "Add the scopes under SETTINGS > OAuth & Scopes in your Drift app and reinstall it."
+        )
+
+
+@main.command()
+@click.option("--tables", "table_names", metavar="NAMES",
+              help=f"Comma-separated tables to sync [default: all: {','.join(CATALOG)}]")
+@database_option
+@api_options
+@click.option("--conversation-details/--no-conversation-details", default=True,
+              show_default=True,
+              help="Read GET /conversations/{id} for each conversation to fill participants, "
+                   "conversationTags and relatedPlaybookId (one request per conversation).")
+def sync(table_names: str | None, database: str | None, token: str | None,
+         api_url: str | None, timeout: float, retries: int, conversation_details: bool) -> None:
+    """Sync Drift tables into the database. Exit code 0 only if every table synced.
+
+    \b
+    Example:
+      driftsync sync --tables accounts,users --database ./drift.duckdb
+    """
+    from .config import resolve
+
+    settings = resolve(token=token, api_url=api_url, database=database)
+    names = _parse_tables(table_names)
+    with _client(settings, timeout, retries) as client:
+        result = _run_sync(client, settings.database, names, conversation_details)
+    if not result.ok:
+        sys.exit(1)
+
+
+def _parse_tables(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--tables needs table names, e.g. --tables {','.join(CATALOG)}")
+    from .catalog import select_tables
+
+    select_tables(names)
+    return names
+
+
+def _run_sync(client: Any, database: Path, names: list[str] | None, details: bool) -> Any:
+    from .engine import SyncOptions, run_sync
+    from .load import Destination, Warehouse
+
+    warehouse = Warehouse(Destination(database=database))
+    options = SyncOptions(tables=names, conversation_details=details)
+    with _ProgressListener() as listener:
+        result = run_sync(client, warehouse, options, listener)
+    _print_summary(result.tables, result.seconds, database)
+    for t in result.tables:
+        if t.error:
+            err.print(f"[bold red]Error:[/] {t.table}: {escape(_one_line(t.error))}", markup=True)
+    return result
+
+
+class _ProgressListener:
+    """Live rows/pages per table on stderr while the sync runs (quiet when not a terminal)."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<15}"),
+            TextColumn("{task.fields[rows]:>9,} rows  {task.fields[pages]:>6,} pages"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _ProgressListener:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def table_started(self, table: Table) -> None:
+        self._tasks[table.name] = self._progress.add_task(table.name, total=None, rows=0, pages=0)
+
+    def page_fetched(self, table: Table, pages: int, rows: int) -> None:
+        self._progress.update(self._tasks[table.name], rows=rows, pages=pages)
+
+    def table_finished(self, result: TableResult) -> None:
+        self._progress.update(self._tasks[result.table], visible=False)
+
+
+def _print_summary(results: list[TableResult], seconds: float, database: Path) -> None:
+    grid = RichTable(title=f"Synced into {database} in {seconds:.1f}s", title_justify="left")
+    for name in ("table", "status", "rows", "pages", "requests", "retries", "seconds"):
+        grid.add_column(name, justify="left" if name in ("table", "status") else "right")
+    for t in results:
+        status = "[green]ok[/]" if t.status == "succeeded" else "[red]failed[/]"
+        grid.add_row(t.table, status, f"{t.rows:,}", f"{t.pages:,}", f"{t.requests:,}",
+                     f"{t.retries:,}", f"{t.seconds:.2f}")
+    out.print(grid)
+
+
+@main.command()
+@database_option
+@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many recent runs to show.")
+def status(database: str | None, limit: int) -> None:
+    """Show the last sync runs: per table rows, duration and error."""
+    from .config import resolve
+    from .load import Destination, Warehouse
+    from .runs import recent_runs
+
+    settings = resolve(database=database)
+    if not settings.database.exists():
+        raise ConfigError(
+            f"No database at {settings.database} yet. Run 'driftsync sync' (or "
+            "'driftsync demo') first, or pass --database."
+        )
+    warehouse = Warehouse(Destination(database=settings.database))
+    records = recent_runs(warehouse, limit)
+    if not records:
+        out.print(f"No runs recorded in {settings.database} yet.")
+        return
+    for record in records:
+        took = f"{record.seconds:.1f}s" if record.seconds is not None else "still running"
+        started = record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
+        out.print(f"[bold]{started}[/]  [{colour}]{record.status}[/]  {took}  "
+                  f"run {record.run_id[:8]}")
+        for t in record.tables:
+            line = f"    {t.table:<15} {t.status:<9} {t.rows:>9,} rows  {t.seconds:>7.2f}s"
+            if t.error:
+                line += f"  {_one_line(t.error)}"
+            out.print(line, markup=False)
+
+
+@main.command()
+@database_option
+@click.option("--conversations", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Simulated conversations.")
+@click.option("--accounts", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Simulated accounts.")
+@click.option("--users", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Simulated users.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Simulator data seed.")
+def demo(database: str | None, conversations: int, accounts: int, users: int, seed: int) -> None:
+    """Run the whole job offline: a simulated Drift on loopback, synced into ./drift.duckdb."""
+    from .api import DriftClient
+    from .load import Destination, Warehouse
+    from .simulator import DriftSimulator, SimulatorConfig
+
+    path = Path(database or os.environ.get("DRIFTSYNC_DATABASE") or "drift.duckdb")
+    config = SimulatorConfig(seed=seed, accounts=accounts, conversations=conversations,
+                             users=users)
+    with DriftSimulator(config) as sim:
+        out.print(f"Drift simulator running at {sim.url} "
+                  f"({accounts} accounts, {conversations} conversations, {users} users)")
+        with DriftClient(config.token, base_url=sim.url) as client:
+            result = _run_sync(client, path, None, True)
+    if not result.ok:
+        sys.exit(1)
+    warehouse = Warehouse(Destination(database=path))
+    out.print()
+    out.print("[bold]Rows per table[/]")
+    for name in CATALOG:
+        (count,) = warehouse.execute(f"SELECT count(*) FROM {warehouse.qualified(name)}")[0]
+        out.print(f"  {warehouse.display_name(name):<22} {count:>8,}")
+    out.print()
+    out.print("[bold]Example query[/]")
+    query = DEMO_QUERY.format(conversations=warehouse.display_name("conversations"))
+    out.print(query, markup=False)
+    rows = warehouse.execute(query)
+    grid = RichTable("status", "conversations", "contacts", "last_update")
+    for status_, n, contacts, last in rows:
+        grid.add_row(str(status_), f"{n:,}", f"{contacts:,}", str(last))
+    out.print(grid)
+    users = warehouse.display_name("users")
+    out.print(f"\nQuery it yourself:  duckdb {path} \"SELECT * FROM {users} LIMIT 5\"")
+
+
+def _attach_simulator() -> None:
+    from .simulator.cli import simulate
+
+    main.add_command(simulate)
+
+
+_attach_simulator()

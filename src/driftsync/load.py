@@ -1,0 +1,207 @@
+"""Loading through dlt: where the data goes and how it is written.
+
+dlt owns the destination work (DDL, staging, merge transactions); this module only says
+which destination, feeds it Arrow tables typed by the catalog, and adds what dlt lacks:
+column comments from the catalog descriptions, and plain SQL for driftsync's own
+bookkeeping tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Before dlt is imported: no telemetry leaves this machine, ever.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+import dlt  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from dlt.common.schema import Schema  # noqa: E402
+from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
+
+from .catalog import Table  # noqa: E402
+from .config import DEFAULT_DATABASE  # noqa: E402
+from .errors import DestinationError, DriftSyncError  # noqa: E402
+from .transform import dlt_columns  # noqa: E402
+
+log = logging.getLogger("driftsync.load")
+
+DEFAULT_DATASET = "main"
+"""DuckDB's own default schema. DuckDB names a file's catalog after the file, so in the
+default ./drift.duckdb a schema called ``drift`` would make ``drift.conversations`` ambiguous
+(DuckDB refuses it, and so does dlt's loader). In ``main`` the tables answer to both
+``drift.conversations`` (catalog.table) and plain ``conversations``."""
+DATA_DIR_NAME = ".driftsync"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A DuckDB file and the schema (dlt "dataset") inside it that receives the tables."""
+
+    # Validation lives in __post_init__ so a bad pair never reaches dlt's cryptic binder error.
+
+    database: Path = DEFAULT_DATABASE
+    dataset: str = DEFAULT_DATASET
+
+    def __post_init__(self) -> None:
+        if self.dataset == self.catalog and self.dataset != "main":
+            raise DestinationError(
+                f"Schema {self.dataset!r} has the same name as the database file "
+                f"{self.database.name}, which DuckDB cannot tell apart; rename one of them."
+            )
+
+    @property
+    def data_dir(self) -> Path:
+        """driftsync's working folder, next to the database rather than in the home folder."""
+        return self.database.resolve().parent / DATA_DIR_NAME
+
+    @property
+    def pipeline_name(self) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", self.database.stem)
+        return f"driftsync_{stem}_{self.dataset}"
+
+    @property
+    def catalog(self) -> str:
+        """The name DuckDB gives the file's catalog; our SQL always says catalog.schema.table."""
+        return self.database.stem
+
+    def describe(self) -> str:
+        return f"{self.database} (schema {self.dataset})"
+
+
+class Warehouse:
+    """The destination as driftsync uses it: load a table, run bookkeeping SQL, read back."""
+
+    def __init__(self, destination: Destination) -> None:
+        self.destination = destination
+        database = destination.database
+        if database.exists() and database.is_dir():
+            raise DestinationError(f"--database {database} is a folder; give a file path.")
+        if not database.resolve().parent.is_dir():
+            raise DestinationError(
+                f"Cannot create the database {database}: folder "
+                f"{database.resolve().parent} does not exist."
+            )
+        destination.data_dir.mkdir(parents=True, exist_ok=True)
+        self._schema = Schema(destination.dataset, normalizers={"names": "direct"})
+        try:
+            self.pipeline = dlt.pipeline(
+                pipeline_name=destination.pipeline_name,
+                pipelines_dir=str(destination.data_dir / "pipelines"),
+                destination=dlt.destinations.duckdb(str(database.resolve())),
+                dataset_name=destination.dataset,
+            )
+        except Exception as exc:  # noqa: BLE001 - dlt raises many types; one message for all
+            raise DestinationError(f"Cannot open {destination.describe()}: {exc}") from exc
+
+    def load(self, table: Table, batches: Iterable[pa.Table]) -> None:
+        """Merge ``batches`` into ``table`` on its primary key, in one dlt load.
+
+        The merge is transactional in the destination: readers see the table before or
+        after the load, never half of it, and a failure leaves the last good data.
+        """
+        resource = dlt.resource(
+            batches,
+            name=table.name,
+            table_name=table.name,
+            write_disposition="merge",
+            primary_key=table.primary_key,
+            columns=dlt_columns(table),
+        )
+        # A run killed mid-way can leave an unfinished package behind; this table is read
+        # again in full, so the leftover is redundant and would only be loaded twice.
+        self.pipeline.abort_packages() if hasattr(self.pipeline, "abort_packages") else (
+            self.pipeline.drop_pending_packages()
+        )
+        try:
+            self.pipeline.run(resource, schema=self._pipeline_schema())
+        except PipelineStepFailed as exc:
+            cause = _drift_cause(exc)
+            if cause is not None:
+                raise cause from exc
+            raise DestinationError(
+                f"Loading {table.name} into {self.destination.describe()} failed at the "
+                f"{exc.step} step: {_root_message(exc)}"
+            ) from exc
+        self._comment(table)
+
+    def _pipeline_schema(self) -> Schema:
+        if self.pipeline.default_schema_name:
+            return self.pipeline.default_schema
+        return self._schema
+
+    def _comment(self, table: Table) -> None:
+        """Catalog descriptions become table and column comments, so any SQL tool shows them."""
+        name = self.qualified(table.name)
+        statements = [f"COMMENT ON TABLE {name} IS {_literal(table.description)}"]
+        statements += [
+            f"COMMENT ON COLUMN {name}.{_ident(c.name)} IS {_literal(c.comment)}"
+            for c in table.all_columns
+        ]
+        with self.sql() as client:
+            for statement in statements:
+                client.execute_sql(statement)
+
+    def qualified(self, table_name: str) -> str:
+        d = self.destination
+        return f"{_ident(d.catalog)}.{_ident(d.dataset)}.{_ident(table_name)}"
+
+    def display_name(self, table_name: str) -> str:
+        """How a user types the table in SQL: ``drift.conversations`` for ./drift.duckdb."""
+        d = self.destination
+        if d.dataset == "main":
+            return f"{d.catalog}.{table_name}"
+        return f"{d.catalog}.{d.dataset}.{table_name}"
+
+    @contextmanager
+    def sql(self) -> Iterator[Any]:
+        """A dlt SQL client on the destination, with the dataset created if missing."""
+        try:
+            with self.pipeline.sql_client() as client:
+                if not client.has_dataset():
+                    client.create_dataset()
+                yield client
+        except DriftSyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DestinationError(
+                f"Cannot use {self.destination.describe()}: {_root_message(exc)}"
+            ) from exc
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.sql() as client:
+            return list(client.execute_sql(statement, *params) or [])
+
+
+def _drift_cause(exc: BaseException) -> DriftSyncError | None:
+    """Our own error raised inside dlt's extract step, unwrapped from dlt's wrappers."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        if isinstance(node, DriftSyncError):
+            return node
+        seen.add(id(node))
+        node = node.__cause__ or node.__context__
+    return None
+
+
+def _root_message(exc: BaseException) -> str:
+    node = exc
+    while node.__cause__ is not None or node.__context__ is not None:
+        node = node.__cause__ or node.__context__  # type: ignore[assignment]
+    text = str(node).strip().splitlines()
+    return text[0] if text else type(node).__name__
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,126 @@
+"""Run history, kept in the destination next to the data it describes.
+
+Two tables in the dataset: ``_driftsync_runs`` (one row per run) and
+``_driftsync_run_tables`` (one row per table per run). A run is written as ``running``
+when it starts and updated when it ends, so a crash leaves a visible trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .load import Warehouse
+
+RUNS = "_driftsync_runs"
+RUN_TABLES = "_driftsync_run_tables"
+
+TableStatus = Literal["succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed"]
+
+
+@dataclass
+class TableResult:
+    table: str
+    status: TableStatus = "succeeded"
+    rows: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    fatal: bool = field(default=False, compare=False)
+    """The failure dooms every later table too (bad token, unreachable host): stop the run."""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    error: str | None
+    tables: list[TableResult]
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def ensure_tables(warehouse: Warehouse) -> None:
+    runs, run_tables = warehouse.qualified(RUNS), warehouse.qualified(RUN_TABLES)
+    warehouse.execute(
+        f"CREATE TABLE IF NOT EXISTS {runs} ("
+        "run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, "
+        "status VARCHAR NOT NULL, tables VARCHAR NOT NULL, error VARCHAR)"
+    )
+    warehouse.execute(
+        f"CREATE TABLE IF NOT EXISTS {run_tables} ("
+        "run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, status VARCHAR NOT NULL, "
+        "rows BIGINT, pages BIGINT, requests BIGINT, retries BIGINT, seconds DOUBLE PRECISION, "
+        "error VARCHAR, PRIMARY KEY (run_id, table_name))"
+    )
+
+
+def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables: list[str]) -> None:
+    ensure_tables(warehouse)
+    warehouse.execute(
+        f"INSERT INTO {warehouse.qualified(RUNS)} (run_id, started_at, status, tables) "
+        "VALUES (%s, %s, 'running', %s)",
+        (run_id, started_at, ",".join(tables)),
+    )
+
+
+def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None:
+    warehouse.execute(
+        f"INSERT INTO {warehouse.qualified(RUN_TABLES)} (run_id, table_name, status, rows, pages, "
+        "requests, retries, seconds, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            run_id,
+            result.table,
+            result.status,
+            result.rows,
+            result.pages,
+            result.requests,
+            result.retries,
+            round(result.seconds, 3),
+            result.error,
+        ),
+    )
+
+
+def record_finish(
+    warehouse: Warehouse, run_id: str, finished_at: datetime, status: RunStatus, error: str | None
+) -> None:
+    warehouse.execute(
+        f"UPDATE {warehouse.qualified(RUNS)} SET finished_at = %s, status = %s, error = %s "
+        "WHERE run_id = %s",
+        (finished_at, status, error, run_id),
+    )
+
+
+def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
+    ensure_tables(warehouse)
+    rows = warehouse.execute(
+        f"SELECT run_id, started_at, finished_at, status, error FROM {warehouse.qualified(RUNS)} "
+        "ORDER BY started_at DESC LIMIT %s",
+        (limit,),
+    )
+    records = [RunRecord(r[0], r[1], r[2], r[3], r[4], []) for r in rows]
+    if not records:
+        return records
+    by_id = {r.run_id: r for r in records}
+    placeholders = ", ".join(["%s"] * len(records))
+    table_rows: list[Any] = warehouse.execute(
+        f"SELECT run_id, table_name, status, rows, pages, requests, retries, seconds, error "
+        f"FROM {warehouse.qualified(RUN_TABLES)} WHERE run_id IN ({placeholders}) "
+        "ORDER BY run_id, table_name",
+        tuple(by_id),
+    )
+    for row in table_rows:
+        by_id[row[0]].tables.append(TableResult(*row[1:]))
+    return records

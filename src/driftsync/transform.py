@@ -1,0 +1,194 @@
+"""Drift records -> Arrow tables typed by the catalog. Pure: no I/O, no dlt.
+
+Arrow, not dicts, is what we hand to dlt: its dict normalizer measured about 25 times
+slower on these tables. Each column is converted in one vectorised step when Drift sent
+clean values and value by value only when it did not.
+
+Nothing Drift sends is dropped. A field the catalog does not know, or a value that cannot
+be stored in its column's type without loss, goes into the row's ``_extra`` JSON object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .catalog import EXTRA_COLUMN, TIMESTAMP_SUFFIX, Column, Table
+from .errors import MalformedResponseError
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+    "json": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+DLT_TYPES = {
+    "bigint": "bigint",
+    "text": "text",
+    "boolean": "bool",
+    "json": "json",
+    "timestamp": "timestamp",
+}
+
+_MISSING = object()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    return pa.schema(
+        [pa.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in table.all_columns]
+    )
+
+
+def dlt_columns(table: Table) -> dict[str, dict[str, Any]]:
+    """Column hints for dlt, so the destination types come from the catalog, not inference."""
+    hints: dict[str, dict[str, Any]] = {}
+    for c in table.all_columns:
+        hint: dict[str, Any] = {
+            "name": c.name,
+            "data_type": DLT_TYPES[c.type],
+            "nullable": c.nullable,
+        }
+        if c.type == "timestamp":
+            hint["timezone"] = True
+        if c.description:
+            hint["description"] = c.comment
+        if c.name == table.primary_key:
+            hint["primary_key"] = True
+        if c.name == table.cursor:
+            hint["dedup_sort"] = "desc"
+        hints[c.name] = hint
+    return hints
+
+
+def to_arrow(table: Table, records: list[dict[str, Any]]) -> pa.Table:
+    """One Arrow table with every catalog column, in catalog order, for ``records``."""
+    extras: list[dict[str, Any] | None] = [None] * len(records)
+    known = {c.source for c in table.columns}
+    for i, record in enumerate(records):
+        unknown = record.keys() - known
+        if unknown:
+            extras[i] = {k: record[k] for k in sorted(unknown)}
+
+    arrays: dict[str, pa.Array] = {}
+    for column in table.columns:
+        values = [r.get(column.source) for r in records]
+        arrays[column.name] = _convert(column, values, records, extras)
+        if column.epoch_ms:
+            arrays[f"{column.name}{TIMESTAMP_SUFFIX}"] = _ms_to_timestamp(arrays[column.name])
+    if arrays[table.primary_key].null_count:
+        raise MalformedResponseError(
+            f"Drift sent a {table.name} record without a usable {table.primary_key} "
+            f"(its primary key), so it cannot be stored exactly once. GET {table.endpoint} "
+            "returned it; report it to Drift support."
+        )
+    arrays[EXTRA_COLUMN] = pa.array(
+        [None if e is None else orjson.dumps(e).decode() for e in extras], type=pa.string()
+    )
+    return pa.Table.from_arrays(
+        [arrays[c.name] for c in table.all_columns], schema=arrow_schema(table)
+    )
+
+
+def _convert(
+    column: Column,
+    values: list[Any],
+    records: list[dict[str, Any]],
+    extras: list[dict[str, Any] | None],
+) -> pa.Array:
+    arrow_type = ARROW_TYPES[column.type]
+    if column.type == "json":
+        return pa.array(
+            [None if v is None else orjson.dumps(v).decode() for v in values], type=arrow_type
+        )
+    if _clean(column.type, values):
+        return pa.array(values, type=arrow_type)
+    coerce = _COERCERS[column.type]
+    out: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(None)
+            continue
+        converted = coerce(value)
+        if converted is _MISSING:
+            out.append(None)
+            extra = extras[i] if extras[i] is not None else {}
+            extra[column.source] = value
+            extras[i] = extra
+        else:
+            out.append(converted)
+    return pa.array(out, type=arrow_type)
+
+
+def _clean(kind: str, values: list[Any]) -> bool:
+    """True when every value already has exactly the column's Python type (or is None)."""
+    if kind == "bigint":
+        return all(
+            v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX) for v in values
+        )
+    if kind == "text":
+        return all(v is None or type(v) is str for v in values)
+    if kind == "boolean":
+        return all(v is None or type(v) is bool for v in values)
+    return False
+
+
+def _to_bigint(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _MISSING
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else _MISSING
+    if isinstance(value, float) and value.is_integer():
+        return _to_bigint(int(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit() and text.lstrip("-").isascii():
+            return _to_bigint(int(text))
+    return _MISSING
+
+
+def _to_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return _MISSING
+
+
+def _to_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return _MISSING
+
+
+_COERCERS = {"bigint": _to_bigint, "text": _to_text, "boolean": _to_boolean}
+
+
+def _ms_to_timestamp(millis: pa.Array) -> pa.Array:
+    """Epoch ms -> UTC timestamps; a value beyond year 9999 stays only in the integer column."""
+    in_range = pc.less_equal(pc.abs(millis), pa.scalar(_MAX_MS, pa.int64()))
+    kept = pc.if_else(in_range, millis, pa.scalar(None, pa.int64()))
+    return pc.multiply(kept, pa.scalar(1000, pa.int64())).cast(ARROW_TYPES["timestamp"])
+
+
+def batches(table: Table, records: Iterable[dict[str, Any]], size: int) -> Iterable[pa.Table]:
+    """Arrow tables of at most ``size`` rows, so memory stays flat however large the table."""
+    chunk: list[dict[str, Any]] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield to_arrow(table, chunk)
+            chunk = []
+    if chunk:
+        yield to_arrow(table, chunk)
