@@ -32,6 +32,17 @@ from .transform import dlt_columns  # noqa: E402
 
 log = logging.getLogger("driftsync.load")
 
+
+class _ExpectedHintNotice(logging.Filter):
+    """dlt warns when our catalog hint (JSON) differs from the Arrow type (string) of a JSON
+    column. That difference is the point: the catalog decides the destination type."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "several column hints were different" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_ExpectedHintNotice())
+
 DEFAULT_DATASET = "main"
 """DuckDB's own default schema. DuckDB names a file's catalog after the file, so in the
 default ./drift.duckdb a schema called ``drift`` would make ``drift.conversations`` ambiguous

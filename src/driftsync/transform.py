@@ -10,6 +10,7 @@ be stored in its column's type without loss, goes into the row's ``_extra`` JSON
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +39,9 @@ DLT_TYPES = {
 
 _MISSING = object()
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: "٣" or "²" are not Drift ids
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -147,10 +150,8 @@ def _to_bigint(value: Any) -> Any:
         return value if _INT64_MIN <= value <= _INT64_MAX else _MISSING
     if isinstance(value, float) and value.is_integer():
         return _to_bigint(int(value))
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit() and text.lstrip("-").isascii():
-            return _to_bigint(int(text))
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return _to_bigint(int(value))
     return _MISSING
 
 
@@ -176,14 +177,19 @@ _COERCERS = {"bigint": _to_bigint, "text": _to_text, "boolean": _to_boolean}
 
 
 def _ms_to_timestamp(millis: pa.Array) -> pa.Array:
-    """Epoch ms -> UTC timestamps; a value beyond year 9999 stays only in the integer column."""
-    in_range = pc.less_equal(pc.abs(millis), pa.scalar(_MAX_MS, pa.int64()))
+    """Epoch ms -> UTC timestamps; a value outside years 1-9999 stays only in the integer column."""
+    in_range = pc.and_(
+        pc.greater_equal(millis, pa.scalar(_MIN_MS, pa.int64())),
+        pc.less_equal(millis, pa.scalar(_MAX_MS, pa.int64())),
+    )
     kept = pc.if_else(in_range, millis, pa.scalar(None, pa.int64()))
     return pc.multiply(kept, pa.scalar(1000, pa.int64())).cast(ARROW_TYPES["timestamp"])
 
 
 def batches(table: Table, records: Iterable[dict[str, Any]], size: int) -> Iterable[pa.Table]:
     """Arrow tables of at most ``size`` rows, so memory stays flat however large the table."""
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
     chunk: list[dict[str, Any]] = []
     for record in records:
         chunk.append(record)

@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from .. import __version__
-from ..errors import ConnectionFailedError, MalformedResponseError
+from ..errors import ApiError, ConnectionFailedError, MalformedResponseError
 from .errors import error_for_response
 from .retry import RetryPolicy, parse_retry_after
 
@@ -128,6 +128,13 @@ class DriftClient:
         json: Any = None,
     ) -> Any:
         endpoint = f"{method} {urlsplit(url).path or '/'}"
+        if not self.is_api_url(url):
+            # The token goes with every request, so it may only go to the API host.
+            raise ApiError(
+                f"Refused to send the Drift access token to {display_host(url)}: {endpoint} "
+                f"is not on the Drift API host {self.base_url}.",
+                endpoint=endpoint,
+            )
         response = self._send_with_retries(method, url, endpoint, params=params, json=json)
         try:
             return orjson.loads(response.content)
@@ -152,18 +159,21 @@ class DriftClient:
 
     def is_api_url(self, url: str) -> bool:
         """May the token be sent to ``url``? Only to the configured host (or Drift's pair)."""
-        target = urlsplit(url)
-        if not target.scheme and not target.netloc:
-            return True  # relative: resolved against the configured host
-        ours = urlsplit(self.base_url)
-        if (target.scheme, target.netloc.lower()) == (ours.scheme, ours.netloc.lower()):
-            return True
-        return (
-            target.scheme == "https"
-            and ours.hostname in DRIFT_HOSTS
-            and target.hostname in DRIFT_HOSTS
-            and target.port is None
-        )
+        try:
+            target = urlsplit(url)
+            if not target.scheme and not target.netloc:
+                return True  # relative: resolved against the configured host
+            ours = urlsplit(self.base_url)
+            if (target.scheme, target.netloc.lower()) == (ours.scheme, ours.netloc.lower()):
+                return True
+            return (
+                target.scheme == "https"
+                and ours.hostname in DRIFT_HOSTS
+                and target.hostname in DRIFT_HOSTS
+                and target.port is None
+            )
+        except ValueError:  # a bad port or IPv6 literal: not a URL we can vouch for
+            return False
 
     def _send_with_retries(
         self,
@@ -190,6 +200,13 @@ class DriftClient:
                         endpoint=endpoint,
                     ) from exc
                 failure = "timed out"
+            except httpx.DecodingError as exc:
+                # A 2xx whose gzip/deflate/brotli body is corrupt: retrying rarely helps.
+                raise MalformedResponseError(
+                    f"Drift answered {endpoint} with a compressed body that could not be "
+                    f"decompressed ({exc}).",
+                    endpoint=endpoint,
+                ) from exc
             except httpx.TransportError as exc:
                 if attempt == attempts:
                     raise _connection_error(self.base_url, endpoint, exc, attempts) from exc
@@ -214,6 +231,15 @@ class DriftClient:
             )
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def display_host(url: str) -> str:
+    """The host (and port) of ``url`` for a message: never its user-info part."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return url
+    return netloc.rpartition("@")[2] or url
 
 
 def _reason(exc: httpx.TransportError) -> str:

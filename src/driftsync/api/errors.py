@@ -5,6 +5,8 @@ This is the only place where a status code decides the kind of error.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import orjson
 
@@ -22,30 +24,64 @@ TOKEN_HELP = (
 )
 
 
+MAX_MESSAGE = 280
+"""Drift's words are quoted in a one-line error; longer text (an echoed page) is cut."""
+
+
 def drift_error_message(response: httpx.Response) -> str | None:
     """Drift's own words from an error body, in any of the shapes seen in the wild.
 
     ``{"error": {"type", "message"}}`` (documented), ``{"errors": [{"type", "message"}]}``
     (older docs), ``{"error": "invalid_token", "error_description": ...}`` (OAuth gateways)
     and ``{"message": ...}``. Returns None for bodies that are not JSON (HTML error pages).
+    The result is one line of at most about ``MAX_MESSAGE`` characters, and the access token
+    the request carried is masked should Drift echo it back.
     """
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
+    body = _json_body(response)
     if not isinstance(body, dict):
         return None
+    said: str | None = None
     error = body.get("error")
     if isinstance(error, dict):
-        return _join(error.get("type"), error.get("message"))
-    if isinstance(error, str):
-        return _join(error, body.get("error_description") or body.get("message"))
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return _join(errors[0].get("type"), errors[0].get("message"))
-    if isinstance(body.get("message"), str):
-        return body["message"]
-    return None
+        said = _join(error.get("type"), error.get("message"))
+    elif isinstance(error, str):
+        said = _join(error, body.get("error_description") or body.get("message"))
+    else:
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            said = _join(errors[0].get("type"), errors[0].get("message"))
+        elif isinstance(body.get("message"), str):
+            said = body["message"]
+    return _one_line(said, _sent_token(response)) if said else None
+
+
+_NOT_JSON = object()
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _sent_token(response: httpx.Response) -> str | None:
+    """The bearer token of the request behind ``response``, to mask it in Drift's words."""
+    try:
+        header = response.request.headers.get("authorization", "")
+    except RuntimeError:  # a response built without a request
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _one_line(text: str, token: str | None) -> str:
+    if token:
+        text = text.replace(token, "****")
+    text = " ".join(text.split())
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE].rstrip() + "…"
+    return text
 
 
 def _join(kind: object, message: object) -> str | None:
@@ -85,7 +121,11 @@ def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 
             endpoint=endpoint,
         )
     if status >= 500:
-        body = "" if said else " with a non-JSON body"
+        body = ""
+        if not said and not response.content.strip():
+            body = " and an empty body"
+        elif not said and _json_body(response) is _NOT_JSON:
+            body = " and a non-JSON body"
         return ServerError(
             f"Drift failed on {endpoint} with {detail}{body} after {attempts} attempts. "
             "Drift may be having trouble; try again later.",

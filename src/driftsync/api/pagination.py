@@ -23,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import MalformedResponseError, PaginationError, RequestRejectedError
-from .client import DriftClient
+from .client import DriftClient, display_host
 
 log = logging.getLogger("driftsync.api")
 
@@ -76,11 +76,10 @@ class Paginator(ABC):
 
     def _checked_link(self, link: str) -> str:
         if not self.client.is_api_url(link):
-            host = urlsplit(link).netloc or link
             raise PaginationError(
                 f"Drift's next-page link for GET {self.endpoint} points to another host "
-                f"({host}); refused to follow it because that would send the access token "
-                "there.",
+                f"({display_host(link)}); refused to follow it because that would send the "
+                "access token there.",
                 endpoint=f"GET {self.endpoint}",
             )
         return link
@@ -89,9 +88,15 @@ class Paginator(ABC):
 class ConversationListPaginator(Paginator):
     """``links.next`` (page_token) or, in the older shape, ``pagination.more/next``."""
 
+    DEFAULT_LIMIT = 100  # the newer docs' maximum
+
+    @property
+    def limit(self) -> int:
+        return self.page_size or self.DEFAULT_LIMIT
+
     def first(self) -> PageRequest:
         # Drift's own SDK sends an empty page_token on the first call ("leave blank").
-        return PageRequest(self.endpoint, {"limit": self.page_size, "page_token": ""})
+        return PageRequest(self.endpoint, {"limit": self.limit, "page_token": ""})
 
     def next(self, body: Any) -> PageRequest | None:
         links = body.get("links")
@@ -107,7 +112,7 @@ class ConversationListPaginator(Paginator):
             if cursor in (None, ""):
                 raise _malformed(self.endpoint, "pagination.more is true but next is missing")
             self._remember(str(cursor))
-            return PageRequest(self.endpoint, {"limit": self.page_size, "next": cursor})
+            return PageRequest(self.endpoint, {"limit": self.limit, "next": cursor})
         return None
 
 

@@ -1,0 +1,11 @@
+"""Offline, faithful simulator of the Drift REST API (drift.com), for tests, demos and benchmarks.
+
+It shares no code with the rest of driftsync on purpose: a bug in the client cannot be copied
+into the fake. See ``samples/SOURCES.md`` for the real Drift payloads it serves.
+"""
+
+from .config import SimulatorConfig
+from .data import Dataset, generate_dataset
+from .server import DriftSimulator
+
+__all__ = ["SimulatorConfig", "DriftSimulator", "generate_dataset", "Dataset"]

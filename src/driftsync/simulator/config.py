@@ -1,0 +1,80 @@
+"""Configuration of the Drift API simulator.
+
+Every field has a default, so ``SimulatorConfig()`` is a usable demo setup. The object is
+mutable on purpose: a running :class:`~driftsync.simulator.server.DriftSimulator` reads its
+``config`` on every request, so tests can flip fault fields while it serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PAGINATION_MODES = ("links", "cursor")
+
+#: Scopes a simulated token is granted unless listed in ``missing_scopes`` (Fivetran's minimal
+#: read-only set for a full Drift sync, see API.md §1.5).
+DEFAULT_SCOPES = (
+    "conversation_read",
+    "user_read",
+    "account_read",
+    "contact_read",
+    "all_contact_read",
+    "playbook_read",
+)
+
+
+@dataclass
+class SimulatorConfig:
+    # --- dataset (deterministic for a given seed and sizes) -------------------------------
+    seed: int = 1
+    accounts: int = 500
+    conversations: int = 2000
+    users: int = 25
+    #: Put Drift's documented sample records into the dataset (they count toward the sizes).
+    include_samples: bool = True
+
+    # --- server ----------------------------------------------------------------------------
+    token: str = "drift-demo-token"
+    #: "links" = new Drift list shape (page_token + links.next, limit <= 100);
+    #: "cursor" = old shape (next + pagination.next, limit <= 50).
+    pagination: str = "links"
+    host: str = "127.0.0.1"
+    port: int = 0
+    #: Largest ``size`` honoured by ``GET /accounts`` (larger values are clamped).
+    accounts_max_size: int = 100
+
+    # --- fault injection (deterministic; counted over all API requests, admin excluded) ---
+    #: Every Nth API request gets a 429 rate_limit error.
+    fault_429_every: int = 0
+    #: Seconds sent in ``Retry-After`` on 429s (None = no header). May be a float.
+    retry_after: float | None = None
+    #: Every Nth API request fails with ``fault_5xx_status``.
+    fault_5xx_every: int = 0
+    fault_5xx_status: int = 503
+    #: Every Nth API request: close the socket without any response.
+    drop_connection_every: int = 0
+    #: Delay every API response by this many milliseconds.
+    slow_ms: int = 0
+    #: After N successful (2xx) API requests the token is revoked: every later request is 401.
+    revoke_after: int = 0
+    #: Scopes the token lacks: endpoints needing them answer 403.
+    missing_scopes: set[str] = field(default_factory=set)
+    #: Links mode: ``links.next`` points to this host (e.g. "evil.example.com").
+    foreign_next_host: str | None = None
+    #: After N pages of conversations the next link/cursor repeats the previous one.
+    repeat_cursor_after: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pagination not in PAGINATION_MODES:
+            raise ValueError(
+                f"pagination must be one of {PAGINATION_MODES}, got {self.pagination!r}"
+            )
+        for name in ("accounts", "conversations", "users"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if not isinstance(self.missing_scopes, set):
+            self.missing_scopes = set(self.missing_scopes or ())
+
+    def granted_scopes(self) -> list[str]:
+        missing = self.missing_scopes or set()
+        return [s for s in DEFAULT_SCOPES if s not in missing]
