@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def assert_row_matches(table: Table, record: dict[str, Any], row: dict[str, Any]
             if value is None:
                 assert ts is None
             else:
-                assert ts == datetime.fromtimestamp(int(value) / 1000, timezone.utc), column.name
+                assert ts == datetime.fromtimestamp(int(value) / 1000, UTC), column.name
     known = {c.name for c in table.columns}
     unknown = {k: v for k, v in record.items() if k not in known}
     for key, value in unknown.items():
@@ -103,7 +103,7 @@ def test_real_drift_sample_records_land_field_by_field(sim: Any, tmp_path: Path)
     assert orjson.loads(row["participants"]) == [243266, 252465]
     assert row["contactId"] == 903182234
     assert row["createdAt"] == 1528293067340
-    assert row["createdAt_ts"] == datetime(2018, 6, 6, 13, 51, 7, 340000, tzinfo=timezone.utc)
+    assert row["createdAt_ts"] == datetime(2018, 6, 6, 13, 51, 7, 340000, tzinfo=UTC)
     assert row["relatedPlaybookId"] == 63505
     assert row["inboxId"] == 116983
     assert orjson.loads(row["conversationTags"]) == [
@@ -128,7 +128,7 @@ def test_real_drift_sample_records_land_field_by_field(sim: Any, tmp_path: Path)
     assert orjson.loads(row["customProperties"]) == [
         {"label": "My Number", "name": " my number", "value": 1, "type": "NUMBER"}
     ]
-    assert row["updateDateTime_ts"] == datetime(2018, 8, 2, 21, 1, 23, 493000, tzinfo=timezone.utc)
+    assert row["updateDateTime_ts"] == datetime(2018, 8, 2, 21, 1, 23, 493000, tzinfo=UTC)
     assert_row_matches(CATALOG["accounts"], account, row)
 
 

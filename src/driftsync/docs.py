@@ -12,7 +12,7 @@ SQL_TYPES = {
     "timestamp": "TIMESTAMP WITH TIME ZONE",
 }
 
-HEADER = """\
+HEADER = f"""\
 # Table reference
 
 Generated from the catalog in `src/driftsync/catalog.py` by `driftsync tables --markdown`;
@@ -29,9 +29,9 @@ Conventions for every table:
 * epoch-millisecond fields keep Drift's integer and gain a `<name>_ts` column of type
   `TIMESTAMP WITH TIME ZONE` (UTC);
 * a field Drift leaves out is `NULL`;
-* `{extra}` (JSON) keeps every field Drift sent that has no column, and any value that could
+* `{EXTRA_COLUMN}` (JSON) keeps every field Drift sent that has no column, and any value that could
   not be stored in its column's type without loss.
-""".format(extra=EXTRA_COLUMN)
+"""
 
 
 def _cell(text: str) -> str:

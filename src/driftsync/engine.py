@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import runs
@@ -149,7 +149,7 @@ def _sync_table(
         outcome.requests = requests_after - requests_before
         outcome.retries = retries_after - retries_before
     if outcome.error:
-        log.error("%s: %s", table.name, outcome.error)
+        log.info("%s failed: %s", table.name, outcome.error)
     return outcome
 
 
@@ -204,4 +204,4 @@ def _with_detail(client: DriftClient, table: Table, record: dict[str, Any]) -> d
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

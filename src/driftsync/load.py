@@ -186,8 +186,17 @@ class Warehouse:
             ) from exc
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.execute_all([(statement, params)])
+
+    def execute_all(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[tuple[Any, ...]]:
+        """Run statements on one connection (opening one costs tens of ms); last one's rows."""
+        rows: list[tuple[Any, ...]] = []
         with self.sql() as client:
-            return list(client.execute_sql(statement, *params) or [])
+            for statement, params in statements:
+                rows = list(client.execute_sql(statement, *params) or [])
+        return rows
 
 
 def _drift_cause(exc: BaseException) -> DriftSyncError | None:

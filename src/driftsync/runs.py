@@ -51,28 +51,32 @@ class RunRecord:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def ensure_tables(warehouse: Warehouse) -> None:
+def _ddl(warehouse: Warehouse) -> list[tuple[str, tuple[Any, ...]]]:
     runs, run_tables = warehouse.qualified(RUNS), warehouse.qualified(RUN_TABLES)
-    warehouse.execute(
-        f"CREATE TABLE IF NOT EXISTS {runs} ("
-        "run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, "
-        "status VARCHAR NOT NULL, tables VARCHAR NOT NULL, error VARCHAR)"
-    )
-    warehouse.execute(
-        f"CREATE TABLE IF NOT EXISTS {run_tables} ("
-        "run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, status VARCHAR NOT NULL, "
-        "rows BIGINT, pages BIGINT, requests BIGINT, retries BIGINT, seconds DOUBLE PRECISION, "
-        "error VARCHAR, PRIMARY KEY (run_id, table_name))"
-    )
+    return [
+        (
+            f"CREATE TABLE IF NOT EXISTS {runs} (run_id VARCHAR PRIMARY KEY, "
+            "started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, "
+            "tables VARCHAR NOT NULL, error VARCHAR)",
+            (),
+        ),
+        (
+            f"CREATE TABLE IF NOT EXISTS {run_tables} (run_id VARCHAR NOT NULL, "
+            "table_name VARCHAR NOT NULL, status VARCHAR NOT NULL, rows BIGINT, pages BIGINT, "
+            "requests BIGINT, retries BIGINT, seconds DOUBLE PRECISION, error VARCHAR, "
+            "PRIMARY KEY (run_id, table_name))",
+            (),
+        ),
+    ]
 
 
 def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables: list[str]) -> None:
-    ensure_tables(warehouse)
-    warehouse.execute(
+    insert = (
         f"INSERT INTO {warehouse.qualified(RUNS)} (run_id, started_at, status, tables) "
         "VALUES (%s, %s, 'running', %s)",
         (run_id, started_at, ",".join(tables)),
     )
+    warehouse.execute_all([*_ddl(warehouse), insert])
 
 
 def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None:
@@ -104,12 +108,12 @@ def record_finish(
 
 
 def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
-    ensure_tables(warehouse)
-    rows = warehouse.execute(
+    select = (
         f"SELECT run_id, started_at, finished_at, status, error FROM {warehouse.qualified(RUNS)} "
         "ORDER BY started_at DESC LIMIT %s",
         (limit,),
     )
+    rows = warehouse.execute_all([*_ddl(warehouse), select])
     records = [RunRecord(r[0], r[1], r[2], r[3], r[4], []) for r in rows]
     if not records:
         return records

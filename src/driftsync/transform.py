@@ -82,7 +82,8 @@ def to_arrow(table: Table, records: list[dict[str, Any]]) -> pa.Table:
 
     arrays: dict[str, pa.Array] = {}
     for column in table.columns:
-        values = [r.get(column.source) for r in records]
+        source = column.source
+        values = [r.get(source) for r in records]
         arrays[column.name] = _convert(column, values, records, extras)
         if column.epoch_ms:
             arrays[f"{column.name}{TIMESTAMP_SUFFIX}"] = _ms_to_timestamp(arrays[column.name])
@@ -111,8 +112,11 @@ def _convert(
         return pa.array(
             [None if v is None else orjson.dumps(v).decode() for v in values], type=arrow_type
         )
-    if _clean(column.type, values):
-        return pa.array(values, type=arrow_type)
+    if {type(v) for v in values} <= _CLEAN_TYPES[column.type]:
+        try:
+            return pa.array(values, type=arrow_type)
+        except OverflowError:  # an int beyond int64: the slow path keeps it in _extra
+            pass
     coerce = _COERCERS[column.type]
     out: list[Any] = []
     for i, value in enumerate(values):
@@ -128,19 +132,6 @@ def _convert(
         else:
             out.append(converted)
     return pa.array(out, type=arrow_type)
-
-
-def _clean(kind: str, values: list[Any]) -> bool:
-    """True when every value already has exactly the column's Python type (or is None)."""
-    if kind == "bigint":
-        return all(
-            v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX) for v in values
-        )
-    if kind == "text":
-        return all(v is None or type(v) is str for v in values)
-    if kind == "boolean":
-        return all(v is None or type(v) is bool for v in values)
-    return False
 
 
 def _to_bigint(value: Any) -> Any:
@@ -172,6 +163,13 @@ def _to_boolean(value: Any) -> Any:
         return value.lower() == "true"
     return _MISSING
 
+
+_CLEAN_TYPES: dict[str, set[type]] = {
+    "bigint": {int, type(None)},
+    "text": {str, type(None)},
+    "boolean": {bool, type(None)},
+}
+"""Python types that convert to the column's Arrow type exactly, with no per-value checks."""
 
 _COERCERS = {"bigint": _to_bigint, "text": _to_text, "boolean": _to_boolean}
 

@@ -511,7 +511,7 @@ def test_timeout_message_names_the_configured_timeout() -> None:
 
     assert str(caught.value) == (
         "The Drift API at https://driftapi.com did not answer GET /users/list within 2.5s "
-        "(1 attempts). Check the network, or raise --timeout."
+        "(1 attempt). Check the network, or raise --timeout."
     )
 
 

@@ -19,7 +19,7 @@ import orjson
 
 from .. import __version__
 from ..errors import ApiError, ConnectionFailedError, MalformedResponseError
-from .errors import error_for_response
+from .errors import error_for_response, plural
 from .retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("driftsync.api")
@@ -195,7 +195,7 @@ class DriftClient:
                 if attempt == attempts:
                     raise ConnectionFailedError(
                         f"The Drift API at {self.base_url} did not answer {endpoint} within "
-                        f"{self.timeout:g}s ({attempts} attempts). Check the network, or raise "
+                        f"{self.timeout:g}s ({plural(attempts, 'attempt')}). Check the network, or raise "
                         "--timeout.",
                         endpoint=endpoint,
                     ) from exc
@@ -263,12 +263,12 @@ def _connection_error(
     reason = _reason(exc)
     if isinstance(exc, httpx.ConnectError):
         return ConnectionFailedError(
-            f"Cannot reach the Drift API at {base_url} ({reason}, {attempts} attempts). "
+            f"Cannot reach the Drift API at {base_url} ({reason}, {plural(attempts, 'attempt')}). "
             "Check --api-url or DRIFT_API_URL and your network connection.",
             endpoint=endpoint,
         )
     return ConnectionFailedError(
         f"The connection to the Drift API at {base_url} failed during {endpoint} "
-        f"({reason}, {attempts} attempts). Try again; if it persists, Drift may be down.",
+        f"({reason}, {plural(attempts, 'attempt')}). Try again; if it persists, Drift may be down.",
         endpoint=endpoint,
     )

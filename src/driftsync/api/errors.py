@@ -28,6 +28,10 @@ MAX_MESSAGE = 280
 """Drift's words are quoted in a one-line error; longer text (an echoed page) is cut."""
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def drift_error_message(response: httpx.Response) -> str | None:
     """Drift's own words from an error body, in any of the shapes seen in the wild.
 
@@ -115,7 +119,7 @@ def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 
         )
     if status == 429:
         return ServerError(
-            f"Drift kept rate-limiting {endpoint} (429) after {attempts} attempts. "
+            f"Drift kept rate-limiting {endpoint} (429) after {plural(attempts, 'attempt')}. "
             "Wait a few minutes and run the sync again.",
             status=status,
             endpoint=endpoint,
@@ -127,7 +131,7 @@ def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 
         elif not said and _json_body(response) is _NOT_JSON:
             body = " and a non-JSON body"
         return ServerError(
-            f"Drift failed on {endpoint} with {detail}{body} after {attempts} attempts. "
+            f"Drift failed on {endpoint} with {detail}{body} after {plural(attempts, 'attempt')}. "
             "Drift may be having trouble; try again later.",
             status=status,
             endpoint=endpoint,

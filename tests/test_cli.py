@@ -1,0 +1,219 @@
+"""The CLI as a user meets it: exact messages, exit codes, no tracebacks, no token in output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from driftsync.cli import main
+from driftsync.docs import render_markdown
+
+from .conftest import fetch_rows, running
+
+TOKEN_HELP = (
+    "Check --token or DRIFT_ACCESS_TOKEN, or copy a fresh OAuth access token from your Drift "
+    "app (dev.drift.com > your app > Installing to Drift)."
+)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def sync_args(sim: Any, *extra: str) -> list[str]:
+    return ["sync", "--api-url", sim.url, "--token", sim.config.token, "--retries", "2", *extra]
+
+
+def test_tables_lists_the_catalog_and_prints_the_markdown_reference() -> None:
+    result = cli("tables")
+    assert result.exit_code == 0
+    assert "accounts  GET /accounts  key accountId  scope account_read" in result.stdout
+    assert "conversations  GET /conversations/list  key id  scope conversation_read" in (
+        result.stdout)
+    assert "relatedPlaybookId" in result.stdout and "updatedAt_ts" in result.stdout
+    assert cli("tables", "--markdown").stdout == render_markdown()
+
+
+def test_check_reports_each_tables_scope(sim: Any) -> None:
+    result = cli("check", "--api-url", sim.url, "--token", sim.config.token)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Token OK (from --token) for Drift org {sim.dataset.org_id} at {sim.url}"
+    assert lines[1:] == [
+        "  ok      accounts        needs account_read",
+        "  ok      conversations   needs conversation_read",
+        "  ok      users           needs user_read",
+    ]
+
+
+def test_check_names_the_missing_scope() -> None:
+    with running(missing_scopes={"conversation_read"}) as sim:
+        result = cli("check", "--api-url", sim.url, "--token", sim.config.token)
+    assert result.exit_code == 1
+    assert "  missing conversations   needs conversation_read" in result.stdout
+    assert result.stderr == (
+        "Error: The token lacks conversation_read, needed by conversations. Add the scopes "
+        "under SETTINGS > OAuth & Scopes in your Drift app and reinstall it.\n"
+    )
+
+
+def test_a_wrong_token_is_one_line_without_the_token(sim: Any) -> None:
+    secret = "wrong-SECRET-token-42"
+    result = cli("check", "--api-url", sim.url, "--token", secret)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Drift rejected the access token (401: authentication_error: The access token "
+        f"is invalid or has expired). {TOKEN_HELP}\n"
+    )
+    assert secret not in result.output
+
+
+def test_sync_then_status(sim: Any, tmp_path: Path) -> None:
+    result = cli(*sync_args(sim, "--database", "my.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    assert "Synced into my.duckdb" in result.stdout
+    for name, rows in (("accounts", len(sim.dataset.accounts)),
+                       ("conversations", len(sim.dataset.conversations)),
+                       ("users", len(sim.dataset.users))):
+        cells = [[c.strip() for c in line.split("│")[1:4]]
+                 for line in result.stdout.splitlines() if f"│ {name} " in line]
+        assert cells == [[name, "ok", f"{rows:,}"]], result.stdout
+    assert fetch_rows(tmp_path / "my.duckdb", "SELECT count(*) AS n FROM my.users") == [
+        {"n": len(sim.dataset.users)}]
+
+    status = cli("status", "--database", "my.duckdb")
+    assert status.exit_code == 0
+    lines = status.stdout.splitlines()
+    assert "  succeeded  " in lines[0]
+    assert lines[3].split()[:3] == ["users", "succeeded", f"{len(sim.dataset.users)}"]
+
+
+def test_sync_with_a_missing_scope_syncs_the_other_tables_and_fails() -> None:
+    with running(missing_scopes={"user_read"}) as sim:
+        result = cli(*sync_args(sim, "--database", "d.duckdb"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: users: Drift refused access to users (403): the token lacks the 'user_read' "
+        "scope. Add 'user_read' under SETTINGS > OAuth & Scopes in your Drift app, reinstall "
+        "the app, and use the new token."
+    )
+    assert "│ accounts      │ ok     │" in result.stdout
+    assert "│ users         │ failed │" in result.stdout
+
+
+def test_unreachable_host() -> None:
+    result = cli("sync", "--api-url", "http://127.0.0.1:9", "--token", "t", "--retries", "0",
+                 "--tables", "users")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: users: Cannot reach the Drift API at http://127.0.0.1:9 (connection refused, "
+        "1 attempt). Check --api-url or DRIFT_API_URL and your network connection."
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sync", "--token", "t", "--tables", "users,messages"],
+         "Error: Unknown table 'messages'. Choose from: accounts, conversations, users.\n"),
+        (["sync", "--token", "t", "--tables", ","],
+         "Error: --tables needs table names, e.g. --tables accounts,conversations,users\n"),
+        (["sync", "--token", "t", "--api-url", "ftp://drift"],
+         "Error: API URL 'ftp://drift' is not an http(s) URL; use e.g. https://driftapi.com "
+         "(--api-url or DRIFT_API_URL).\n"),
+        (["sync"],
+         "Error: No Drift access token. Pass --token, set DRIFT_ACCESS_TOKEN, or put "
+         "access_token under [drift] in {config}.\n"),
+        (["check", "--token", "two words"],
+         "Error: The access token from --token is not a single word; paste only the token "
+         "itself.\n"),
+        (["status", "--database", "nothing.duckdb"],
+         "Error: No database at nothing.duckdb yet. Run 'driftsync sync' (or 'driftsync demo') "
+         "first, or pass --database.\n"),
+    ],
+    ids=["unknown-table", "empty-tables", "bad-url", "no-token", "token-with-space",
+         "status-no-db"],
+)
+def test_bad_input_gets_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = cli(*args)
+    assert result.exit_code == 1
+    config = tmp_path / "xdg" / "driftsync" / "config.toml"
+    assert result.stderr == message.format(config=config)
+
+
+def test_a_bad_flag_value_is_a_usage_error() -> None:
+    result = cli("sync", "--retries", "-1")
+    assert result.exit_code == 2
+    assert "Invalid value for '--retries': -1 is not in the range 0<=x<=20." in result.stderr
+
+
+def test_token_precedence_flag_then_env_then_config_file(sim: Any, tmp_path: Path) -> None:
+    config = tmp_path / "xdg" / "driftsync" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[drift]\naccess_token = "{sim.config.token}"\napi_url = "{sim.url}"\n')
+    config.chmod(0o600)
+    assert cli("check").stdout.startswith(f"Token OK (from {config})")
+    env_result = cli("check", env={"DRIFT_ACCESS_TOKEN": sim.config.token})
+    assert env_result.stdout.startswith("Token OK (from DRIFT_ACCESS_TOKEN)")
+    flag = cli("check", "--token", "wrong", env={"DRIFT_ACCESS_TOKEN": sim.config.token})
+    assert flag.exit_code == 1 and "401" in flag.stderr
+
+    config.chmod(0o644)
+    result = cli("check")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Config file {config} holds an access token but other users can read it. "
+        f"Run: chmod 600 {config}\n"
+    )
+
+
+def test_retries_are_logged_without_the_token(tmp_path: Path) -> None:
+    with running(fault_429_every=2, retry_after=0.01, token="tok-SECRET-77") as sim:
+        result = cli("sync", "--api-url", sim.url, "--token", "tok-SECRET-77",
+                     "--tables", "accounts", "--database", "d.duckdb")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: GET /accounts answered 429; retry 1 of 5 in 0.01s (Retry-After)\n" in (
+        result.stderr)
+    assert "tok-SECRET-77" not in result.output
+
+
+def test_demo_runs_offline_and_prints_counts_and_a_query(tmp_path: Path) -> None:
+    result = cli("demo", "--conversations", "300", "--accounts", "120", "--users", "9")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "  drift.accounts              120" in out
+    assert "  drift.conversations         300" in out
+    assert "  drift.users                   9" in out
+    assert "FROM drift.conversations" in out
+    assert (tmp_path / "drift.duckdb").exists()
+    rows = fetch_rows(tmp_path / "drift.duckdb",
+                      "SELECT status, count(*) AS n FROM drift.conversations GROUP BY 1")
+    assert sum(r["n"] for r in rows) == 300
+    assert {r["status"] for r in rows} == {"open", "closed", "pending", "bulk_sent"}
+
+
+def run_module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT")}
+    return subprocess.run([sys.executable, "-m", "driftsync", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, check=False)
+
+
+def test_python_m_driftsync_fails_cleanly_and_shows_a_traceback_only_with_debug(sim: Any) -> None:
+    secret = "SECRET-abc-123"
+    plain = run_module("sync", "--api-url", sim.url, "--token", secret, "--tables", "users")
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
+    assert plain.stderr.strip().splitlines()[-1].startswith(
+        "Error: users: Drift rejected the access token (401")
+    assert secret not in plain.stdout + plain.stderr
+
+    debug = run_module("--debug", "check", "--api-url", sim.url, "--token", secret)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "AuthError" in debug.stderr
+    assert secret not in debug.stdout + debug.stderr
