@@ -517,3 +517,27 @@ def test_records_at_walks_the_path() -> None:
     with pytest.raises(MalformedResponseError, match=r"^Drift answered GET /x with an unexpected "
                                                      r"body: no 'data' list in the body\.$"):
         records_at(None, ("data",), "/x")
+
+
+def test_conversations_fall_back_to_the_older_limit_of_50_when_100_is_rejected() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.params.get("limit") == "100":
+            return httpx.Response(400, json={"error": {"type": "validation_error",
+                                                       "message": "limit must be <= 50"}})
+        if request.url.params.get("next") == "50":
+            return httpx.Response(200, json={"data": [{"id": 2}]})
+        return httpx.Response(200, json={"data": [{"id": 1}],
+                                         "pagination": {"more": True, "next": "50"}})
+
+    client = DriftClient("tok", base_url="https://driftapi.com",
+                         transport=httpx.MockTransport(handler))
+    pages = list(paginate(client, "/conversations/list", "conversation_list", ("data",), 100))
+    assert [r["id"] for p in pages for r in p.records] == [1, 2]
+    assert seen == [
+        "https://driftapi.com/conversations/list?limit=100&page_token=",
+        "https://driftapi.com/conversations/list?limit=50&page_token=",
+        "https://driftapi.com/conversations/list?limit=50&next=50",
+    ]

@@ -89,14 +89,23 @@ class ConversationListPaginator(Paginator):
     """``links.next`` (page_token) or, in the older shape, ``pagination.more/next``."""
 
     DEFAULT_LIMIT = 100  # the newer docs' maximum
+    OLD_LIMIT = 50  # the older docs' maximum, tried if Drift rejects 100
 
-    @property
-    def limit(self) -> int:
-        return self.page_size or self.DEFAULT_LIMIT
+    def __init__(self, client: DriftClient, endpoint: str, page_size: int | None) -> None:
+        super().__init__(client, endpoint, page_size)
+        self.limit = page_size or self.DEFAULT_LIMIT
 
     def first(self) -> PageRequest:
         # Drift's own SDK sends an empty page_token on the first call ("leave blank").
         return PageRequest(self.endpoint, {"limit": self.limit, "page_token": ""})
+
+    def fallback(self, error: RequestRejectedError) -> PageRequest | None:
+        if error.status != 400 or self.limit <= self.OLD_LIMIT:
+            return None
+        log.info("Drift rejected limit=%d for conversations; trying limit=%d",
+                 self.limit, self.OLD_LIMIT)
+        self.limit = self.OLD_LIMIT
+        return self.first()
 
     def next(self, body: Any) -> PageRequest | None:
         links = body.get("links")
