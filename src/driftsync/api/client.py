@@ -190,6 +190,7 @@ class DriftClient:
             failure: str
             retry_after: float | None = None
             try:
+                sent = time.perf_counter()
                 response = self._http.request(method, url, params=params, json=json)
             except httpx.TimeoutException as exc:
                 if attempt == attempts:
@@ -212,6 +213,9 @@ class DriftClient:
                     raise _connection_error(self.base_url, endpoint, exc, attempts) from exc
                 failure = f"failed ({_reason(exc)})"
             else:
+                if log.isEnabledFor(logging.INFO):
+                    log.info("%s -> %d in %.0f ms", endpoint, response.status_code,
+                             (time.perf_counter() - sent) * 1000)
                 if response.is_success:
                     return response
                 if not self.retry.should_retry_status(response.status_code) or attempt == attempts:
