@@ -217,3 +217,34 @@ def test_python_m_driftsync_fails_cleanly_and_shows_a_traceback_only_with_debug(
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "AuthError" in debug.stderr
     assert secret not in debug.stdout + debug.stderr
+
+
+def test_a_database_open_in_another_process_is_named_not_dumped(sim: Any, tmp_path: Path) -> None:
+    assert cli(*sync_args(sim, "--tables", "users")).exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect('drift.duckdb'); "
+         "print('open', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        result = cli(*sync_args(sim, "--tables", "users"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: drift.duckdb is open in another process (PID {holder.pid}, ")
+    assert result.stderr.endswith(
+        "a sync still running, or a DuckDB session. Wait for it to finish or close it, then "
+        "run again.\n")
+    assert cli("status").exit_code == 0  # the data is still there once the other process ends
+
+
+def test_a_file_that_is_not_duckdb_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.duckdb").write_text("my notes\n")
+    result = cli("status", "--database", "notes.duckdb")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: notes.duckdb exists but is not a DuckDB database; choose another --database "
+        "path.\n")
+    assert (tmp_path / "notes.duckdb").read_text() == "my notes\n"

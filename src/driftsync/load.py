@@ -137,7 +137,8 @@ class Warehouse:
             if cause is not None:
                 raise cause from exc
             raise DestinationError(
-                f"Loading {table.name} into {self.destination.describe()} failed at the "
+                _explained(self.destination, exc)
+                or f"Loading {table.name} into {self.destination.describe()} failed at the "
                 f"{exc.step} step: {_root_message(exc)}"
             ) from exc
         self._comment(table)
@@ -182,7 +183,8 @@ class Warehouse:
             raise
         except Exception as exc:  # noqa: BLE001
             raise DestinationError(
-                f"Cannot use {self.destination.describe()}: {_root_message(exc)}"
+                _explained(self.destination, exc)
+                or f"Cannot use {self.destination.describe()}: {_root_message(exc)}"
             ) from exc
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -208,6 +210,29 @@ def _drift_cause(exc: BaseException) -> DriftSyncError | None:
             return node
         seen.add(id(node))
         node = node.__cause__ or node.__context__
+    return None
+
+
+def _explained(destination: Destination, exc: BaseException) -> str | None:
+    """Plain words for the DuckDB failures users actually meet."""
+    text = _root_message(exc)
+    lock = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
+    if lock or "Could not set lock" in text:
+        holder = f" (PID {lock.group(2)}, {lock.group(1)})" if lock else ""
+        return (
+            f"{destination.database} is open in another process{holder}: a sync still "
+            "running, or a DuckDB session. Wait for it to finish or close it, then run again."
+        )
+    if "not a valid DuckDB database" in text:
+        return (
+            f"{destination.database} exists but is not a DuckDB database; choose another "
+            "--database path."
+        )
+    if "Permission denied" in text or "Read-only file system" in text:
+        return (
+            f"Cannot write {destination.database}: permission denied. Choose a writable "
+            "--database path."
+        )
     return None
 
 
