@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +250,37 @@ def test_a_file_that_is_not_duckdb_is_refused(tmp_path: Path) -> None:
         "Error: notes.duckdb exists but is not a DuckDB database; choose another --database "
         "path.\n")
     assert (tmp_path / "notes.duckdb").read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_an_interrupted_sync_says_so_keeps_old_data_and_a_rerun_completes(
+    sig: int, tmp_path: Path
+) -> None:
+    with running(conversations=3000, slow_ms=3) as sim:
+        args = ["sync", "--api-url", sim.url, "--token", sim.config.token,
+                "--no-conversation-details"]
+        assert cli(*args, "--tables", "users").exit_code == 0
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT")}
+        proc = subprocess.Popen([sys.executable, "-m", "driftsync", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while sim.request_counts().get("GET /conversations/list", 0) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1] == (
+            "Interrupted: tables that had not finished keep their previous data. Run the same "
+            "command again to finish.")
+        runs = fetch_rows(tmp_path / "drift.duckdb",
+                          "SELECT status, error FROM drift._driftsync_runs ORDER BY started_at")
+        assert [r["status"] for r in runs] == ["succeeded", "interrupted"]
+        assert fetch_rows(tmp_path / "drift.duckdb",
+                          "SELECT count(*) AS n FROM drift.users") == [{"n": 17}]
+        assert cli(*args).exit_code == 0
+        total = len(sim.dataset.conversations)
+    assert fetch_rows(tmp_path / "drift.duckdb",
+                      "SELECT count(*) AS n, count(DISTINCT id) AS d FROM drift.conversations"
+                      ) == [{"n": total, "d": total}]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,8 @@ class DriftSyncGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            err.print("Interrupted.")
+            err.print("Interrupted: tables that had not finished keep their previous data. "
+                      "Run the same command again to finish.")
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are caught
             if _debug(ctx):
@@ -90,6 +93,9 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
                             driftsync status
     """
     ctx.obj = {"debug": debug}
+    # SIGTERM (a service manager stopping us) ends a run the same careful way as Ctrl-C.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     handler = _StderrHandler()
     handler.setFormatter(_LineFormatter())
@@ -327,6 +333,8 @@ def status(database: str | None, limit: int) -> None:
         took = f"{record.seconds:.1f}s" if record.seconds is not None else "still running"
         started = record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
+        if record.error and record.status != "failed":
+            took += f"  ({record.error})"
         out.print(f"[bold]{started}[/]  [{colour}]{record.status}[/]  {took}  "
                   f"run {record.run_id[:8]}")
         for t in record.tables:

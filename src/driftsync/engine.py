@@ -106,11 +106,16 @@ def run_sync(
             result.tables.append(outcome)
             listener.table_finished(outcome)
         status = "succeeded" if result.ok else "failed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     finally:
         result.finished_at = _now()
         failed = [t.table for t in result.tables if t.status == "failed"]
         error = f"failed tables: {', '.join(failed)}" if failed else None
-        if status == "failed" and len(result.tables) < len(tables):
+        if status == "interrupted":
+            error = "interrupted (Ctrl-C or SIGTERM); the tables not finished keep their data"
+        elif status == "failed" and len(result.tables) < len(tables):
             error = "run aborted"
         runs.record_finish(warehouse, result.run_id, result.finished_at, status, error)
     return result

@@ -133,6 +133,8 @@ class Warehouse:
         try:
             self.pipeline.run(resource, schema=self._pipeline_schema())
         except PipelineStepFailed as exc:
+            if _in_chain(exc, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
             cause = _drift_cause(exc)
             if cause is not None:
                 raise cause from exc
@@ -199,6 +201,17 @@ class Warehouse:
             for statement, params in statements:
                 rows = list(client.execute_sql(statement, *params) or [])
         return rows
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        if isinstance(node, kind):
+            return True
+        seen.add(id(node))
+        node = node.__cause__ or node.__context__
+    return False
 
 
 def _drift_cause(exc: BaseException) -> DriftSyncError | None:

@@ -18,7 +18,7 @@ RUNS = "_driftsync_runs"
 RUN_TABLES = "_driftsync_run_tables"
 
 TableStatus = Literal["succeeded", "failed"]
-RunStatus = Literal["running", "succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 
 @dataclass
