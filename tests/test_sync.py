@@ -252,3 +252,21 @@ def test_without_details_only_list_requests_are_made(tmp_path: Path) -> None:
     rows = fetch_rows(database, "SELECT participants, conversationTags FROM drift.conversations")
     assert len(rows) == 950
     assert all(r["participants"] is None for r in rows)
+
+
+def test_a_run_left_running_by_a_killed_process_shows_as_interrupted(
+    sim: Any, tmp_path: Path
+) -> None:
+    import duckdb
+
+    from driftsync.runs import recent_runs
+
+    database = tmp_path / "drift.duckdb"
+    assert sync(sim, database, tables=["users"]).ok
+    with duckdb.connect(str(database)) as con:  # what a SIGKILLed run leaves behind
+        con.execute("INSERT INTO drift._driftsync_runs VALUES "
+                    "('dead', now(), NULL, 'running', 'accounts', NULL)")
+    records = recent_runs(Warehouse(Destination(database=database)))
+    dead = next(r for r in records if r.run_id == "dead")
+    assert (dead.status, dead.error) == (
+        "interrupted", "the process stopped before the run finished (killed or crashed)")

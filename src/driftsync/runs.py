@@ -70,13 +70,29 @@ def _ddl(warehouse: Warehouse) -> list[tuple[str, tuple[Any, ...]]]:
     ]
 
 
+STALE_ERROR = "the process stopped before the run finished (killed or crashed)"
+
+
+def _close_stale(warehouse: Warehouse) -> tuple[str, tuple[Any, ...]]:
+    """A run still marked ``running`` died without finishing (SIGKILL, power loss).
+
+    Sound for DuckDB: a live sync holds the file's exclusive lock, so whoever can open the
+    file to run this knows no sync is running. A server database will need a lock table.
+    """
+    return (
+        f"UPDATE {warehouse.qualified(RUNS)} SET status = 'interrupted', error = %s "
+        "WHERE status = 'running'",
+        (STALE_ERROR,),
+    )
+
+
 def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables: list[str]) -> None:
     insert = (
         f"INSERT INTO {warehouse.qualified(RUNS)} (run_id, started_at, status, tables) "
         "VALUES (%s, %s, 'running', %s)",
         (run_id, started_at, ",".join(tables)),
     )
-    warehouse.execute_all([*_ddl(warehouse), insert])
+    warehouse.execute_all([*_ddl(warehouse), _close_stale(warehouse), insert])
 
 
 def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None:
@@ -113,7 +129,7 @@ def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
         "ORDER BY started_at DESC LIMIT %s",
         (limit,),
     )
-    rows = warehouse.execute_all([*_ddl(warehouse), select])
+    rows = warehouse.execute_all([*_ddl(warehouse), _close_stale(warehouse), select])
     records = [RunRecord(r[0], r[1], r[2], r[3], r[4], []) for r in rows]
     if not records:
         return records
