@@ -19,8 +19,9 @@ from driftsync.docs import render_markdown
 from .conftest import fetch_rows, running
 
 TOKEN_HELP = (
-    "Check --token or DRIFT_ACCESS_TOKEN, or copy a fresh OAuth access token from your Drift "
-    "app (dev.drift.com > your app > Installing to Drift)."
+    "Check the token you gave (--token, DRIFT_ACCESS_TOKEN or the config file), or copy a "
+    "fresh OAuth access token from your Drift app (dev.drift.com > your app > Installing to "
+    "Drift)."
 )
 
 
@@ -170,7 +171,7 @@ def test_token_precedence_flag_then_env_then_config_file(sim: Any, tmp_path: Pat
     result = cli("check")
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: Config file {config} holds an access token but other users can read it. "
+        f"Error: Config file {config} holds an access token but other users have access to it. "
         f"Run: chmod 600 {config}\n"
     )
 
@@ -193,6 +194,7 @@ def test_demo_runs_offline_and_prints_counts_and_a_query(tmp_path: Path) -> None
     assert "  drift.conversations         300" in out
     assert "  drift.users                   9" in out
     assert "FROM drift.conversations" in out
+    assert "duckdb.connect('drift.duckdb').sql('SELECT * FROM drift.users LIMIT 5').show()" in out
     assert (tmp_path / "drift.duckdb").exists()
     rows = fetch_rows(tmp_path / "drift.duckdb",
                       "SELECT status, count(*) AS n FROM drift.conversations GROUP BY 1")
@@ -284,3 +286,38 @@ def test_an_interrupted_sync_says_so_keeps_old_data_and_a_rerun_completes(
     assert fetch_rows(tmp_path / "drift.duckdb",
                       "SELECT count(*) AS n, count(DISTINCT id) AS d FROM drift.conversations"
                       ) == [{"n": total, "d": total}]
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [("http://[::1", "http://[::1"), ("http://127.0.0.1:99999", "http://127.0.0.1:99999")],
+    ids=["broken-ipv6", "port-out-of-range"],
+)
+def test_malformed_api_urls_are_refused_up_front(url: str, name: str) -> None:
+    result = cli("check", "--token", "t", "--api-url", url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: API URL {name!r} is not an http(s) URL; use e.g. https://driftapi.com "
+        "(--api-url or DRIFT_API_URL).\n")
+
+
+def test_reserved_database_names_and_unwritable_folders_get_one_line(tmp_path: Path) -> None:
+    result = cli("sync", "--token", "t", "--database", "system.duckdb")
+    assert result.stderr == (
+        "Error: DuckDB reserves the name 'system' for itself, so it cannot open system.duckdb; "
+        "choose another --database file name.\n")
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    (locked / "drift.duckdb").write_bytes(b"")
+    locked.chmod(0o500)
+    try:
+        result = cli("status", "--database", str(locked / "drift.duckdb"))
+    finally:
+        locked.chmod(0o700)
+    assert result.exit_code == 1
+    if os.geteuid() != 0:  # root may write anywhere; the message is then about the empty file
+        assert result.stderr == (
+            f"Error: Cannot create driftsync's working folder {locked / '.driftsync'} "
+            "(Permission denied); put the database in a writable folder (--database).\n")
+    else:
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1

@@ -224,8 +224,9 @@ def test_a_wrong_token_stops_the_run_after_the_first_table(tmp_path: Path) -> No
     assert errors[0] == (
         "Drift rejected the access token (401: authentication_error: The access token is invalid "
         "or has expired). "
-        "Check --token or DRIFT_ACCESS_TOKEN, or copy a fresh OAuth access token from your "
-        "Drift app (dev.drift.com > your app > Installing to Drift)."
+        "Check the token you gave (--token, DRIFT_ACCESS_TOKEN or the config file), or copy a "
+        "fresh OAuth access token from your Drift app (dev.drift.com > your app > Installing to "
+        "Drift)."
     )
     assert errors[1] == errors[2] == f"not synced: {errors[0]}"
     assert sum(counts.values()) == 1
@@ -270,3 +271,26 @@ def test_a_run_left_running_by_a_killed_process_shows_as_interrupted(
     dead = next(r for r in records if r.run_id == "dead")
     assert (dead.status, dead.error) == (
         "interrupted", "the process stopped before the run finished (killed or crashed)")
+
+
+def test_an_org_with_no_rows_still_gets_typed_empty_tables(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running(conversations=0, accounts=0, include_samples=False) as sim:
+        result = sync(sim, database)
+    assert result.ok, [t.error for t in result.tables]
+    assert fetch_rows(database, "SELECT count(*) AS n FROM drift.conversations") == [{"n": 0}]
+    columns = fetch_rows(database, "SELECT column_name, data_type FROM duckdb_columns() "
+                                   "WHERE table_name = 'accounts' AND database_name = 'drift'")
+    assert {c["column_name"]: c["data_type"] for c in columns}["updateDateTime_ts"] == (
+        "TIMESTAMP WITH TIME ZONE")
+
+
+@pytest.mark.parametrize("name", ["drift.backup.duckdb", "main.duckdb"])
+def test_file_names_that_duckdb_renames_still_work(sim: Any, tmp_path: Path, name: str) -> None:
+    warehouse = Warehouse(Destination(database=tmp_path / name))
+    with client_for(sim) as client:
+        assert run_sync(client, warehouse, SyncOptions(tables=["users"])).ok
+    catalog = {"drift.backup.duckdb": "drift", "main.duckdb": "main_db"}[name]
+    assert warehouse.display_name("users") == f"{catalog}.users"
+    assert fetch_rows(tmp_path / name, f"SELECT count(*) AS n FROM {catalog}.users") == [
+        {"n": len(sim.dataset.users)}]

@@ -386,9 +386,9 @@ def test_no_records_is_an_empty_table_with_the_full_schema() -> None:
 
 @pytest.mark.parametrize(
     ("count", "size", "sizes"),
-    [(0, 3, []), (1, 3, [1]), (3, 3, [3]), (7, 3, [3, 3, 1]), (9, 3, [3, 3, 3]),
+    [(0, 3, [0]), (1, 3, [1]), (3, 3, [3]), (7, 3, [3, 3, 1]), (9, 3, [3, 3, 3]),
      (5, 1, [1] * 5), (5, 100, [5])],
-    ids=["none", "one", "exactly-one-batch", "remainder", "exact-multiple", "size-1",
+    ids=["none-one-empty-batch-carrying-the-schema", "one", "exactly-one-batch", "remainder", "exact-multiple", "size-1",
          "size-above-count"],
 )
 def test_batches_chunk_sizes(count: int, size: int, sizes: list[int]) -> None:

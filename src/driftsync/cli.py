@@ -298,12 +298,17 @@ class _ProgressListener:
 
 
 def _print_summary(results: list[TableResult], seconds: float, database: Path) -> None:
-    grid = RichTable(title=f"Synced into {database} in {seconds:.1f}s", title_justify="left")
+    failed = sum(t.status == "failed" for t in results)
+    title = (f"Synced into {database} in {seconds:.1f}s" if not failed else
+             f"Sync into {database} finished in {seconds:.1f}s: {failed} of {len(results)} "
+             "tables failed and kept their previous data")
+    grid = RichTable(title=title, title_justify="left")
     for name in ("table", "status", "rows", "pages", "requests", "retries", "seconds"):
         grid.add_column(name, justify="left" if name in ("table", "status") else "right")
     for t in results:
         status = "[green]ok[/]" if t.status == "succeeded" else "[red]failed[/]"
-        grid.add_row(t.table, status, f"{t.rows:,}", f"{t.pages:,}", f"{t.requests:,}",
+        rows = f"{t.rows:,}" if t.status == "succeeded" else "-"
+        grid.add_row(t.table, status, rows, f"{t.pages:,}", f"{t.requests:,}",
                      f"{t.retries:,}", f"{t.seconds:.2f}")
     out.print(grid)
 
@@ -338,7 +343,8 @@ def status(database: str | None, limit: int) -> None:
         out.print(f"[bold]{started}[/]  [{colour}]{record.status}[/]  {took}  "
                   f"run {record.run_id[:8]}")
         for t in record.tables:
-            line = f"    {t.table:<15} {t.status:<9} {t.rows:>9,} rows  {t.seconds:>7.2f}s"
+            rows = f"{t.rows:>9,} rows" if t.status == "succeeded" else f"{'-':>9} rows"
+            line = f"    {t.table:<15} {t.status:<9} {rows}  {t.seconds:>7.2f}s"
             if t.error:
                 line += f"  {_one_line(t.error)}"
             out.print(line, markup=False)
@@ -385,7 +391,9 @@ def demo(database: str | None, conversations: int, accounts: int, users: int, se
         grid.add_row(str(status_), f"{n:,}", f"{contacts:,}", str(last))
     out.print(grid)
     users = warehouse.display_name("users")
-    out.print(f"\nQuery it yourself:  duckdb {path} \"SELECT * FROM {users} LIMIT 5\"")
+    out.print("\nQuery it yourself (DuckDB's Python package is installed with driftsync):")
+    out.print(f"  python -c \"import duckdb; duckdb.connect('{path}').sql('SELECT * FROM {users} "
+              "LIMIT 5').show()\"", markup=False)
 
 
 def _attach_simulator() -> None:

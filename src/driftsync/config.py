@@ -92,7 +92,7 @@ def load_config_file(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from exc
     if _section(data, "drift", path).get("access_token") and _readable_by_others(path):
         raise ConfigError(
-            f"Config file {path} holds an access token but other users can read it. "
+            f"Config file {path} holds an access token but other users have access to it. "
             f"Run: chmod 600 {path}"
         )
     return data
@@ -141,8 +141,12 @@ def clean_token(value: str, where: str) -> str:
 
 
 def check_api_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = urlsplit(""), False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise ConfigError(
             f"API URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL} "
             "(--api-url or DRIFT_API_URL)."

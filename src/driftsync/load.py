@@ -19,6 +19,9 @@ from typing import Any
 
 # Before dlt is imported: no telemetry leaves this machine, ever.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# Empty dlt's merge staging tables after each load instead of keeping a full copy of the
+# last load in the file.
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 import dlt  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -61,6 +64,11 @@ class Destination:
     dataset: str = DEFAULT_DATASET
 
     def __post_init__(self) -> None:
+        if self.catalog.lower() in ("system", "temp"):
+            raise DestinationError(
+                f"DuckDB reserves the name {self.catalog!r} for itself, so it cannot open "
+                f"{self.database.name}; choose another --database file name."
+            )
         if self.dataset == self.catalog and self.dataset != "main":
             raise DestinationError(
                 f"Schema {self.dataset!r} has the same name as the database file "
@@ -79,8 +87,9 @@ class Destination:
 
     @property
     def catalog(self) -> str:
-        """The name DuckDB gives the file's catalog; our SQL always says catalog.schema.table."""
-        return self.database.stem
+        """DuckDB's usual name for the file's catalog (up to the first dot); the warehouse
+        asks DuckDB for the exact one."""
+        return self.database.name.split(".")[0]
 
     def describe(self) -> str:
         return f"{self.database} (schema {self.dataset})"
@@ -99,7 +108,14 @@ class Warehouse:
                 f"Cannot create the database {database}: folder "
                 f"{database.resolve().parent} does not exist."
             )
-        destination.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            destination.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DestinationError(
+                f"Cannot create driftsync's working folder {destination.data_dir} "
+                f"({exc.strerror}); put the database in a writable folder (--database)."
+            ) from exc
+        self._catalog: str | None = None
         self._schema = Schema(destination.dataset, normalizers={"names": "direct"})
         try:
             self.pipeline = dlt.pipeline(
@@ -162,16 +178,25 @@ class Warehouse:
             for statement in statements:
                 client.execute_sql(statement)
 
+    @property
+    def catalog(self) -> str:
+        """The catalog name DuckDB gave the file (``drift`` for drift.duckdb, but ``main_db``
+        for main.duckdb): asked once, since our SQL always says catalog.schema.table."""
+        if self._catalog is None:
+            with self.sql() as client:
+                self._catalog = str(client.execute_sql("SELECT current_database()")[0][0])
+        return self._catalog
+
     def qualified(self, table_name: str) -> str:
         d = self.destination
-        return f"{_ident(d.catalog)}.{_ident(d.dataset)}.{_ident(table_name)}"
+        return f"{_ident(self.catalog)}.{_ident(d.dataset)}.{_ident(table_name)}"
 
     def display_name(self, table_name: str) -> str:
         """How a user types the table in SQL: ``drift.conversations`` for ./drift.duckdb."""
         d = self.destination
         if d.dataset == "main":
-            return f"{d.catalog}.{table_name}"
-        return f"{d.catalog}.{d.dataset}.{table_name}"
+            return f"{self.catalog}.{table_name}"
+        return f"{self.catalog}.{d.dataset}.{table_name}"
 
     @contextmanager
     def sql(self) -> Iterator[Any]:

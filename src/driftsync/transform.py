@@ -189,10 +189,13 @@ def batches(table: Table, records: Iterable[dict[str, Any]], size: int) -> Itera
     if size < 1:
         raise ValueError("batch size must be at least 1")
     chunk: list[dict[str, Any]] = []
+    sent = False
     for record in records:
         chunk.append(record)
         if len(chunk) >= size:
             yield to_arrow(table, chunk)
-            chunk = []
-    if chunk:
+            sent, chunk = True, []
+    if chunk or not sent:
+        # An empty table still gets one (empty) batch: it carries the schema, so the
+        # destination table exists, typed and documented, even for an org with no rows.
         yield to_arrow(table, chunk)

@@ -19,8 +19,9 @@ from ..errors import (
 )
 
 TOKEN_HELP = (
-    "Check --token or DRIFT_ACCESS_TOKEN, or copy a fresh OAuth access token from your Drift "
-    "app (dev.drift.com > your app > Installing to Drift)."
+    "Check the token you gave (--token, DRIFT_ACCESS_TOKEN or the config file), or copy a "
+    "fresh OAuth access token from your Drift app (dev.drift.com > your app > Installing to "
+    "Drift)."
 )
 
 
