@@ -17,8 +17,9 @@ from .conftest import client_for, fetch_rows, running, sample
 
 
 def sync(sim: Any, database: Path, **options: Any) -> Any:
-    warehouse = Warehouse(Destination(database=database))
-    with client_for(sim, token=options.pop("token", None)) as client:
+    with Warehouse(Destination(database=database)) as warehouse, client_for(
+        sim, token=options.pop("token", None)
+    ) as client:
         return run_sync(client, warehouse, SyncOptions(**options))
 
 
@@ -267,7 +268,8 @@ def test_a_run_left_running_by_a_killed_process_shows_as_interrupted(
     with duckdb.connect(str(database)) as con:  # what a SIGKILLed run leaves behind
         con.execute("INSERT INTO drift._driftsync_runs VALUES "
                     "('dead', now(), NULL, 'running', 'accounts', NULL)")
-    records = recent_runs(Warehouse(Destination(database=database)))
+    with Warehouse(Destination(database=database)) as warehouse:
+        records = recent_runs(warehouse)
     dead = next(r for r in records if r.run_id == "dead")
     assert (dead.status, dead.error) == (
         "interrupted", "the process stopped before the run finished (killed or crashed)")
@@ -287,8 +289,7 @@ def test_an_org_with_no_rows_still_gets_typed_empty_tables(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("name", ["drift.backup.duckdb", "main.duckdb"])
 def test_file_names_that_duckdb_renames_still_work(sim: Any, tmp_path: Path, name: str) -> None:
-    warehouse = Warehouse(Destination(database=tmp_path / name))
-    with client_for(sim) as client:
+    with Warehouse(Destination(database=tmp_path / name)) as warehouse, client_for(sim) as client:
         assert run_sync(client, warehouse, SyncOptions(tables=["users"])).ok
     catalog = {"drift.backup.duckdb": "drift", "main.duckdb": "main_db"}[name]
     assert warehouse.display_name("users") == f"{catalog}.users"

@@ -254,9 +254,8 @@ def _run_sync(client: Any, database: Path, names: list[str] | None, details: boo
     from .engine import SyncOptions, run_sync
     from .load import Destination, Warehouse
 
-    warehouse = Warehouse(Destination(database=database))
     options = SyncOptions(tables=names, conversation_details=details)
-    with _ProgressListener() as listener:
+    with Warehouse(Destination(database=database)) as warehouse, _ProgressListener() as listener:
         result = run_sync(client, warehouse, options, listener)
     _print_summary(result.tables, result.seconds, database)
     for t in result.tables:
@@ -329,8 +328,8 @@ def status(database: str | None, limit: int) -> None:
             f"No database at {settings.database} yet. Run 'driftsync sync' (or "
             "'driftsync demo') first, or pass --database."
         )
-    warehouse = Warehouse(Destination(database=settings.database))
-    records = recent_runs(warehouse, limit)
+    with Warehouse(Destination(database=settings.database)) as warehouse:
+        records = recent_runs(warehouse, limit)
     if not records:
         out.print(f"No runs recorded in {settings.database} yet.")
         return
@@ -375,7 +374,11 @@ def demo(database: str | None, conversations: int, accounts: int, users: int, se
             result = _run_sync(client, path, None, True)
     if not result.ok:
         sys.exit(1)
-    warehouse = Warehouse(Destination(database=path))
+    with Warehouse(Destination(database=path)) as warehouse:
+        _show_demo_tables(warehouse, path)
+
+
+def _show_demo_tables(warehouse: Any, path: Path) -> None:
     out.print()
     out.print("[bold]Rows per table[/]")
     for name in CATALOG:

@@ -24,6 +24,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 import dlt  # noqa: E402
+import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from dlt.common.schema import Schema  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
@@ -117,15 +118,36 @@ class Warehouse:
             ) from exc
         self._catalog: str | None = None
         self._schema = Schema(destination.dataset, normalizers={"names": "direct"})
+        # One connection for the warehouse's whole life, shared with dlt: each DuckDB open and
+        # close costs a checkpoint, and holding the file's lock from the start makes a second
+        # sync on the same file fail at once instead of half-way.
+        try:
+            self._conn = duckdb.connect(str(database.resolve()))
+        except duckdb.Error as exc:
+            raise DestinationError(
+                _explained(destination, exc)
+                or f"Cannot open {destination.describe()}: {_root_message(exc)}"
+            ) from exc
         try:
             self.pipeline = dlt.pipeline(
                 pipeline_name=destination.pipeline_name,
                 pipelines_dir=str(destination.data_dir / "pipelines"),
-                destination=dlt.destinations.duckdb(str(database.resolve())),
+                destination=dlt.destinations.duckdb(self._conn),
                 dataset_name=destination.dataset,
             )
         except Exception as exc:  # noqa: BLE001 - dlt raises many types; one message for all
+            self._conn.close()
             raise DestinationError(f"Cannot open {destination.describe()}: {exc}") from exc
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the database file (and its lock)."""
+        self._conn.close()
 
     def load(self, table: Table, batches: Iterable[pa.Table]) -> None:
         """Merge ``batches`` into ``table`` on its primary key, in one dlt load.
