@@ -21,7 +21,7 @@ from driftsync.simulator import DriftSimulator, SimulatorConfig  # noqa: E402
 
 SAMPLES = Path(driftsync.simulator.__file__).parent / "samples"
 ENV_VARS = ("DRIFT_ACCESS_TOKEN", "DRIFT_API_URL", "DRIFTSYNC_DATABASE", "DRIFTSYNC_CONFIG",
-            "DRIFTSYNC_DEBUG")
+            "DRIFTSYNC_DEBUG", "DRIFT_CLIENT_ID", "DRIFT_CLIENT_SECRET", "DRIFT_REFRESH_TOKEN")
 
 
 def sample(name: str) -> Any:

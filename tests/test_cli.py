@@ -84,9 +84,9 @@ def test_sync_then_status(sim: Any, tmp_path: Path) -> None:
     for name, rows in (("accounts", len(sim.dataset.accounts)),
                        ("conversations", len(sim.dataset.conversations)),
                        ("users", len(sim.dataset.users))):
-        cells = [[c.strip() for c in line.split("│")[1:4]]
+        cells = [[c.strip() for c in line.split("│")[1:6]]
                  for line in result.stdout.splitlines() if f"│ {name} " in line]
-        assert cells == [[name, "ok", f"{rows:,}"]], result.stdout
+        assert cells == [[name, "full", "ok", f"{rows:,}", f"{rows:,}"]], result.stdout
     assert fetch_rows(tmp_path / "my.duckdb", "SELECT count(*) AS n FROM my.users") == [
         {"n": len(sim.dataset.users)}]
 
@@ -94,7 +94,7 @@ def test_sync_then_status(sim: Any, tmp_path: Path) -> None:
     assert status.exit_code == 0
     lines = status.stdout.splitlines()
     assert "  succeeded  " in lines[0]
-    assert lines[3].split()[:3] == ["users", "succeeded", f"{len(sim.dataset.users)}"]
+    assert lines[3].split()[:4] == ["users", "full", "succeeded", f"{len(sim.dataset.users)}"]
 
 
 def test_sync_with_a_missing_scope_syncs_the_other_tables_and_fails() -> None:
@@ -106,8 +106,8 @@ def test_sync_with_a_missing_scope_syncs_the_other_tables_and_fails() -> None:
         "scope. Add 'user_read' under SETTINGS > OAuth & Scopes in your Drift app, reinstall "
         "the app, and use the new token."
     )
-    assert "│ accounts      │ ok     │" in result.stdout
-    assert "│ users         │ failed │" in result.stdout
+    assert "│ accounts      │ full │ ok     │" in result.stdout
+    assert "│ users         │ full │ failed │" in result.stdout
 
 
 def test_unreachable_host() -> None:

@@ -14,7 +14,7 @@ import pytest
 import driftsync.simulator
 from driftsync.catalog import ACCOUNTS, CATALOG, CONVERSATIONS, USERS, Table
 from driftsync.errors import MalformedResponseError
-from driftsync.transform import arrow_schema, batches, dlt_columns, to_arrow
+from driftsync.transform import arrow_schema, batches, content_hash, dlt_columns, to_arrow
 
 SAMPLES = Path(driftsync.simulator.__file__).parent / "samples"
 TS = pa.timestamp("us", tz="UTC")
@@ -118,6 +118,7 @@ def test_account_sample_converts_field_by_field() -> None:
         "accountId": pa.string(), "customProperties": pa.string(), "deleted": pa.bool_(),
         "createDateTime": pa.int64(), "updateDateTime": pa.int64(), "targeted": pa.bool_(),
         "createDateTime_ts": TS, "updateDateTime_ts": TS, "_extra": pa.string(),
+        "_driftsync_hash": pa.string(), "_driftsync_deleted_at": TS,
     }
     assert result.to_pylist() == [{
         "ownerId": 21965,
@@ -133,7 +134,11 @@ def test_account_sample_converts_field_by_field() -> None:
         "createDateTime_ts": utc(2018, 7, 9, 18, 6, 12, 668000),
         "updateDateTime_ts": utc(2018, 8, 2, 21, 1, 23, 493000),
         "_extra": None,
+        "_driftsync_hash": content_hash(record),
+        "_driftsync_deleted_at": None,
     }]
+    assert content_hash(record) == content_hash(dict(reversed(record.items())))
+    assert content_hash(record) != content_hash({**record, "targeted": False})
     assert orjson.loads(result.column("customProperties")[0].as_py()) == record[
         "customProperties"]
 
@@ -147,7 +152,8 @@ def test_user_record_converts_field_by_field() -> None:
 
     assert row(USERS, record) == {**record, "createdAt_ts": utc(2018, 6, 6, 13, 51, 7, 340000),
                                   "updatedAt_ts": utc(2019, 8, 14, 16, 9, 2, 334000),
-                                  "_extra": None}
+                                  "_extra": None, "_driftsync_hash": content_hash(record),
+                                  "_driftsync_deleted_at": None}
 
 
 # -- absent, unknown and unusual values ---------------------------------------------------
@@ -159,7 +165,10 @@ def test_missing_keys_are_null(table: Table) -> None:
 
     result = row(table, key)
 
-    assert result == {c.name: key.get(c.name) for c in table.all_columns}
+    expected = {c.name: key.get(c.name) for c in table.all_columns}
+    if table.change_detection == "content":
+        expected["_driftsync_hash"] = content_hash(key)
+    assert result == expected
 
 
 def test_explicit_nulls_are_null() -> None:

@@ -16,6 +16,11 @@ from typing import Literal
 
 ColumnType = Literal["bigint", "text", "boolean", "json", "timestamp"]
 Pagination = Literal["conversation_list", "offset", "none"]
+ChangeDetection = Literal["cursor", "content"]
+"""How an incremental run finds what changed. ``cursor``: Drift lists the table newest-updated
+first, so paging stops below the last committed cursor value. ``content``: Drift has no change
+filter, so every record is read and only those whose content differs from the stored row are
+written; rows Drift no longer returns are marked deleted."""
 
 EXTRA_COLUMN = "_extra"
 EXTRA_DESCRIPTION = (
@@ -24,6 +29,8 @@ EXTRA_DESCRIPTION = (
     "(for example a non-numeric relatedPlaybookId). NULL when there was nothing left over."
 )
 TIMESTAMP_SUFFIX = "_ts"
+HASH_COLUMN = "_driftsync_hash"
+DELETED_COLUMN = "_driftsync_deleted_at"
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class Table:
     cursor: str | None
     scope: str
     columns: tuple[Column, ...]
+    change_detection: ChangeDetection = "content"
     detail_endpoint: str | None = None
     detail_note: str = ""
     extra_columns: tuple[Column, ...] = field(init=False, default=())
@@ -78,6 +86,15 @@ class Table:
             if c.epoch_ms
         ]
         derived.append(Column(name=EXTRA_COLUMN, type="json", description=EXTRA_DESCRIPTION))
+        if self.change_detection == "content":
+            derived += [
+                Column(HASH_COLUMN, "text", "Added by driftsync: a hash of the record as Drift "
+                       "sent it, so an incremental run writes only records whose content "
+                       "changed."),
+                Column(DELETED_COLUMN, "timestamp", "Added by driftsync: when a sync that read "
+                       "the whole table from Drift no longer found this row (NULL while Drift "
+                       "still returns it). Rows are marked, never deleted."),
+            ]
         object.__setattr__(self, "extra_columns", tuple(derived))
         names = [c.name for c in self.all_columns]
         if len(names) != len(set(names)):
@@ -159,6 +176,7 @@ CONVERSATIONS = Table(
     primary_key="id",
     cursor="updatedAt",
     scope="conversation_read",
+    change_detection="cursor",
     detail_endpoint="/conversations/{id}",
     detail_note=(
         "Drift's list endpoint omits participants, conversationTags and relatedPlaybookId; "

@@ -145,15 +145,43 @@ def database_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="DuckDB file [env DRIFTSYNC_DATABASE; default ./drift.duckdb]")(fn)
 
 
-def _client(settings: Any, timeout: float, retries: int) -> Any:
+def _client(settings: Any, timeout: float, retries: int, *, credentials: Any = None,
+            transport: Any = None) -> Any:
+    """A DriftClient for the settings: OAuth refresh when client id, secret and refresh token
+    are all set, else the access token alone. ``credentials`` is ``_credentials(settings)``
+    when the caller needs it too; ``transport`` is the seam for tests."""
     from .api import DriftClient, RetryPolicy
 
+    auth, _ = credentials or _credentials(settings)
     return DriftClient(
-        settings.require_token().reveal(),
+        auth=auth,
         base_url=settings.api_url,
         timeout=timeout,
         retry=RetryPolicy(max_attempts=retries + 1),
+        transport=transport,
     )
+
+
+def _credentials(settings: Any) -> tuple[Any, str]:
+    """The httpx auth for the settings, and where its token comes from (for messages)."""
+    from functools import partial
+
+    from .api import BearerAuth, RefreshingAuth
+    from .config import TokenStore
+
+    oauth = settings.oauth()  # ConfigError naming what is missing from a partial set
+    if oauth is None:
+        return BearerAuth(settings.require_token().reveal()), settings.token_source
+    store = TokenStore()
+    start = store.starting_tokens(oauth, settings.token)
+    auth = RefreshingAuth(
+        client_id=oauth.client_id,
+        client_secret=oauth.client_secret.reveal(),
+        refresh_token=start.refresh_token.reveal(),
+        access_token=start.access_token.reveal() if start.access_token else None,
+        on_refresh=partial(store.save, oauth),
+    )
+    return auth, f"OAuth client {oauth.client_id}, refresh token from {start.source}"
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -191,11 +219,12 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
     from .config import resolve
 
     settings = resolve(token=token, api_url=api_url)
-    with _client(settings, timeout, retries) as client:
+    credentials = _credentials(settings)
+    with _client(settings, timeout, retries, credentials=credentials) as client:
         info = client.token_info()
     granted = set(str(info.get("scope", "")).split())
     org = str(info.get("authenticated_userid", "")).removeprefix("orgId:") or "unknown"
-    out.print(f"Token OK (from {settings.token_source}) for Drift org {org} at {settings.api_url}")
+    out.print(f"Token OK (from {credentials[1]}) for Drift org {org} at {settings.api_url}")
     missing = []
     for table in CATALOG.values():
         ok = table.scope in granted
@@ -220,20 +249,33 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
               show_default=True,
               help="Read GET /conversations/{id} for each conversation to fill participants, "
                    "conversationTags and relatedPlaybookId (one request per conversation).")
+@click.option("--mode", type=click.Choice(["incremental", "full-refresh"]),
+              default="incremental", show_default=True,
+              help="incremental: only what changed since the last successful run (a table's "
+                   "first run is always full); full-refresh: read and write everything.")
+@click.option("--lookback", type=click.IntRange(min=0), default=60, show_default=True,
+              metavar="MINUTES",
+              help="Incremental conversations: also re-read those updated this many minutes "
+                   "before the last synced update.")
 def sync(table_names: str | None, database: str | None, token: str | None,
-         api_url: str | None, timeout: float, retries: int, conversation_details: bool) -> None:
+         api_url: str | None, timeout: float, retries: int, conversation_details: bool,
+         mode: str, lookback: int) -> None:
     """Sync Drift tables into the database. Exit code 0 only if every table synced.
 
     \b
-    Example:
+    Examples:
+      driftsync sync                                   # incremental after the first run
+      driftsync sync --mode full-refresh
       driftsync sync --tables accounts,users --database ./drift.duckdb
     """
     from .config import resolve
+    from .engine import SyncOptions
 
     settings = resolve(token=token, api_url=api_url, database=database)
-    names = _parse_tables(table_names)
+    options = SyncOptions(tables=_parse_tables(table_names), mode=mode,  # type: ignore[arg-type]
+                          lookback_ms=lookback * 60_000, conversation_details=conversation_details)
     with _client(settings, timeout, retries) as client:
-        result = _run_sync(client, settings.database, names, conversation_details)
+        result = _run_sync(client, settings.database, options)
     if not result.ok:
         sys.exit(1)
 
@@ -250,11 +292,10 @@ def _parse_tables(value: str | None) -> list[str] | None:
     return names
 
 
-def _run_sync(client: Any, database: Path, names: list[str] | None, details: bool) -> Any:
-    from .engine import SyncOptions, run_sync
+def _run_sync(client: Any, database: Path, options: Any) -> Any:
+    from .engine import run_sync
     from .load import Destination, Warehouse
 
-    options = SyncOptions(tables=names, conversation_details=details)
     with Warehouse(Destination(database=database)) as warehouse, _ProgressListener() as listener:
         result = run_sync(client, warehouse, options, listener)
     _print_summary(result.tables, result.seconds, database)
@@ -302,14 +343,18 @@ def _print_summary(results: list[TableResult], seconds: float, database: Path) -
              f"Sync into {database} finished in {seconds:.1f}s: {failed} of {len(results)} "
              "tables failed and kept their previous data")
     grid = RichTable(title=title, title_justify="left")
-    for name in ("table", "status", "rows", "pages", "requests", "retries", "seconds"):
-        grid.add_column(name, justify="left" if name in ("table", "status") else "right")
+    for name in ("table", "mode", "status", "rows", "written", "deleted", "pages", "requests",
+                 "retries", "seconds"):
+        grid.add_column(name, justify="left" if name in ("table", "mode", "status") else "right")
     for t in results:
         status = "[green]ok[/]" if t.status == "succeeded" else "[red]failed[/]"
-        rows = f"{t.rows:,}" if t.status == "succeeded" else "-"
-        grid.add_row(t.table, status, rows, f"{t.pages:,}", f"{t.requests:,}",
+        ok = t.status == "succeeded"
+        grid.add_row(t.table, t.mode, status, f"{t.rows:,}" if ok else "-",
+                     f"{t.written:,}" if ok else "-", f"{t.vanished:,}" if ok else "-",
+                     f"{t.pages:,}", f"{t.requests:,}",
                      f"{t.retries:,}", f"{t.seconds:.2f}")
-    out.print(grid)
+    # Never truncated, even when the output is a file or an 80-column log.
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(grid)
 
 
 @main.command()
@@ -342,8 +387,11 @@ def status(database: str | None, limit: int) -> None:
         out.print(f"[bold]{started}[/]  [{colour}]{record.status}[/]  {took}  "
                   f"run {record.run_id[:8]}")
         for t in record.tables:
-            rows = f"{t.rows:>9,} rows" if t.status == "succeeded" else f"{'-':>9} rows"
-            line = f"    {t.table:<15} {t.status:<9} {rows}  {t.seconds:>7.2f}s"
+            rows = (f"{t.rows:>9,} rows, {t.written:,} written" if t.status == "succeeded"
+                    else f"{'-':>9} rows")
+            if t.vanished:
+                rows += f", {t.vanished:,} marked deleted"
+            line = f"    {t.table:<15} {t.mode:<11} {t.status:<9} {rows}  {t.seconds:.2f}s"
             if t.error:
                 line += f"  {_one_line(t.error)}"
             out.print(line, markup=False)
@@ -361,6 +409,7 @@ def status(database: str | None, limit: int) -> None:
 def demo(database: str | None, conversations: int, accounts: int, users: int, seed: int) -> None:
     """Run the whole job offline: a simulated Drift on loopback, synced into ./drift.duckdb."""
     from .api import DriftClient
+    from .engine import SyncOptions
     from .load import Destination, Warehouse
     from .simulator import DriftSimulator, SimulatorConfig
 
@@ -371,7 +420,7 @@ def demo(database: str | None, conversations: int, accounts: int, users: int, se
         out.print(f"Drift simulator running at {sim.url} "
                   f"({accounts} accounts, {conversations} conversations, {users} users)")
         with DriftClient(config.token, base_url=sim.url) as client:
-            result = _run_sync(client, path, None, True)
+            result = _run_sync(client, path, SyncOptions())
     if not result.ok:
         sys.exit(1)
     with Warehouse(Destination(database=path)) as warehouse:

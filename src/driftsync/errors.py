@@ -7,6 +7,7 @@ So each message says what failed and how to fix it, and never contains a token.
     ├── ConfigError                  bad flag, missing token, unreadable config file
     ├── ApiError                     Drift answered, or could not be reached
     │   ├── AuthError                401: token invalid or expired
+    │   │   └── TokenRefreshError    ... and the OAuth refresh failed too (api/auth.py)
     │   ├── ForbiddenError           403: the token lacks a scope
     │   │   └── MissingScopeError    ... named with the table that needs it
     │   ├── RequestRejectedError     other 4xx, with Drift's own message

@@ -29,7 +29,7 @@ import pyarrow as pa  # noqa: E402
 from dlt.common.schema import Schema  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
-from .catalog import Table  # noqa: E402
+from .catalog import DELETED_COLUMN, HASH_COLUMN, Table  # noqa: E402
 from .config import DEFAULT_DATABASE  # noqa: E402
 from .errors import DestinationError, DriftSyncError  # noqa: E402
 from .transform import dlt_columns  # noqa: E402
@@ -212,6 +212,54 @@ class Warehouse:
     def qualified(self, table_name: str) -> str:
         d = self.destination
         return f"{_ident(self.catalog)}.{_ident(d.dataset)}.{_ident(table_name)}"
+
+    def has_table(self, table_name: str) -> bool:
+        rows = self.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = %s "
+            "AND table_schema = %s AND table_name = %s",
+            (self.catalog, self.destination.dataset, table_name),
+        )
+        return bool(rows[0][0])
+
+    def max_value(self, table_name: str, column: str) -> Any:
+        """The largest committed value of ``column``: an incremental bookmark that can never
+        run ahead of the rows it covers."""
+        if not self.has_table(table_name):
+            return None
+        return self.execute(f"SELECT max({_ident(column)}) FROM {self.qualified(table_name)}")[0][0]
+
+    def stored_hashes(self, table_name: str, key: str) -> dict[Any, str]:
+        """Content hash by primary key for the rows not marked deleted ("" where unknown)."""
+        if not self.has_table(table_name):
+            return {}
+        columns = {r[0] for r in self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = %s "
+            "AND table_schema = %s AND table_name = %s",
+            (self.catalog, self.destination.dataset, table_name),
+        )}
+        digest = _ident(HASH_COLUMN) if HASH_COLUMN in columns else "NULL"
+        live = f"WHERE {_ident(DELETED_COLUMN)} IS NULL" if DELETED_COLUMN in columns else ""
+        rows = self.execute(
+            f"SELECT {_ident(key)}, {digest} FROM {self.qualified(table_name)} {live}"
+        )
+        return {k: h or "" for k, h in rows}
+
+    def mark_deleted(self, table_name: str, key: str, keys: Sequence[Any]) -> int:
+        """Stamp ``_driftsync_deleted_at`` on rows Drift no longer returns; returns how many."""
+        if not keys:
+            return 0
+        name, stamp = self.qualified(table_name), _ident(DELETED_COLUMN)
+        statements = []
+        for start in range(0, len(keys), 1000):
+            chunk = list(keys[start:start + 1000])
+            marks = ", ".join(["%s"] * len(chunk))
+            statements.append((
+                f"UPDATE {name} SET {stamp} = now() WHERE {_ident(key)} IN ({marks}) "
+                f"AND {stamp} IS NULL",
+                tuple(chunk),
+            ))
+        self.execute_all(statements)
+        return len(keys)
 
     def display_name(self, table_name: str) -> str:
         """How a user types the table in SQL: ``drift.conversations`` for ./drift.duckdb."""

@@ -26,11 +26,18 @@ class TableResult:
     table: str
     status: TableStatus = "succeeded"
     rows: int = 0
+    """Records read from Drift in this run."""
     pages: int = 0
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
     error: str | None = None
+    mode: str = "full"
+    """``full`` (every record read and written) or ``incremental`` (only changes written)."""
+    written: int = 0
+    """Rows written: all of them in a full run, only new or changed ones in an incremental run."""
+    vanished: int = 0
+    """Rows marked deleted because a run that read the whole table no longer found them."""
     fatal: bool = field(default=False, compare=False)
     """The failure dooms every later table too (bad token, unreachable host): stop the run."""
 
@@ -67,6 +74,12 @@ def _ddl(warehouse: Warehouse) -> list[tuple[str, tuple[Any, ...]]]:
             "PRIMARY KEY (run_id, table_name))",
             (),
         ),
+        # Added after the first release: databases made before get the columns here.
+        *(
+            (f"ALTER TABLE {run_tables} ADD COLUMN IF NOT EXISTS {name} {kind}", ())
+            for name, kind in (("mode", "VARCHAR"), ("written", "BIGINT"),
+                               ("vanished", "BIGINT"))
+        ),
     ]
 
 
@@ -98,7 +111,8 @@ def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables
 def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None:
     warehouse.execute(
         f"INSERT INTO {warehouse.qualified(RUN_TABLES)} (run_id, table_name, status, rows, pages, "
-        "requests, retries, seconds, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "requests, retries, seconds, error, mode, written, vanished) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             run_id,
             result.table,
@@ -109,6 +123,9 @@ def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None
             result.retries,
             round(result.seconds, 3),
             result.error,
+            result.mode,
+            result.written,
+            result.vanished,
         ),
     )
 
@@ -136,7 +153,8 @@ def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
     by_id = {r.run_id: r for r in records}
     placeholders = ", ".join(["%s"] * len(records))
     table_rows: list[Any] = warehouse.execute(
-        f"SELECT run_id, table_name, status, rows, pages, requests, retries, seconds, error "
+        "SELECT run_id, table_name, status, rows, pages, requests, retries, seconds, error, "
+        "coalesce(mode, 'full'), coalesce(written, rows), coalesce(vanished, 0) "
         f"FROM {warehouse.qualified(RUN_TABLES)} WHERE run_id IN ({placeholders}) "
         "ORDER BY run_id, table_name",
         tuple(by_id),
@@ -144,3 +162,16 @@ def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
     for row in table_rows:
         by_id[row[0]].tables.append(TableResult(*row[1:]))
     return records
+
+
+def has_completed(warehouse: Warehouse, table: str) -> bool:
+    """Has ``table`` ever synced successfully into this destination? Decides the auto mode."""
+    rows = warehouse.execute_all([
+        *_ddl(warehouse),
+        (
+            f"SELECT count(*) FROM {warehouse.qualified(RUN_TABLES)} "
+            "WHERE table_name = %s AND status = 'succeeded'",
+            (table,),
+        ),
+    ])
+    return bool(rows and rows[0][0])

@@ -10,6 +10,7 @@ be stored in its column's type without loss, goes into the row's ``_extra`` JSON
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -18,7 +19,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .catalog import EXTRA_COLUMN, TIMESTAMP_SUFFIX, Column, Table
+from .catalog import (
+    DELETED_COLUMN,
+    EXTRA_COLUMN,
+    HASH_COLUMN,
+    TIMESTAMP_SUFFIX,
+    Column,
+    Table,
+)
 from .errors import MalformedResponseError
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -96,9 +104,19 @@ def to_arrow(table: Table, records: list[dict[str, Any]]) -> pa.Table:
     arrays[EXTRA_COLUMN] = pa.array(
         [None if e is None else orjson.dumps(e).decode() for e in extras], type=pa.string()
     )
+    if table.change_detection == "content":
+        arrays[HASH_COLUMN] = pa.array([content_hash(r) for r in records], type=pa.string())
+        # A row just read from Drift is present there: written rows clear any deletion mark.
+        arrays[DELETED_COLUMN] = pa.nulls(len(records), type=ARROW_TYPES["timestamp"])
     return pa.Table.from_arrays(
         [arrays[c.name] for c in table.all_columns], schema=arrow_schema(table)
     )
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """A digest of the record exactly as Drift sent it (key order ignored)."""
+    return hashlib.blake2b(orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+                           digest_size=16).hexdigest()
 
 
 def _convert(

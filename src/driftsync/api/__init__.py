@@ -1,15 +1,19 @@
-"""The Drift HTTP API: one client, one retry policy, the paging strategies."""
+"""The Drift HTTP API: one client, its auth (bearer or refreshing OAuth), retry, paging."""
 
+from .auth import BearerAuth, RefreshingAuth, TokenRefreshError
 from .client import DEFAULT_API_URL, DriftClient, RequestStats
 from .pagination import Page, paginate, records_at
 from .retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_API_URL",
+    "BearerAuth",
     "DriftClient",
     "Page",
+    "RefreshingAuth",
     "RequestStats",
     "RetryPolicy",
+    "TokenRefreshError",
     "paginate",
     "records_at",
 ]

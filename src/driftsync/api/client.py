@@ -2,6 +2,13 @@
 
 It knows Drift's wire format but nothing about tables. Every request goes through
 :meth:`DriftClient.request`, so there is exactly one retry loop and one place that logs.
+
+Authorization is an httpx auth (:mod:`.auth`): a fixed :class:`BearerAuth` by default, or a
+:class:`RefreshingAuth` that refreshes an OAuth access token on 401. ``stats.requests`` counts
+every HTTP request sent, including an OAuth token refresh and the re-sent request after it
+(they cost Drift's rate limit like any other); ``stats.refreshes`` counts the requests to
+the token endpoint (a refresh whose connection dropped and was retried counts twice).
+``stats.retries`` counts only the back-off retries of the retry policy.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +26,7 @@ import orjson
 
 from .. import __version__
 from ..errors import ApiError, ConnectionFailedError, MalformedResponseError
+from .auth import BearerAuth, RefreshingAuth, token_url
 from .errors import error_for_response, plural
 from .retry import RetryPolicy, parse_retry_after
 
@@ -31,32 +39,26 @@ DRIFT_HOSTS = frozenset({"driftapi.com", "api.drift.com"})
 made to driftapi.com, so a link between these two is Drift's own and safe to follow."""
 
 
-class BearerAuth(httpx.Auth):
-    """Adds the token as a header, the only place it ever goes (never a URL, never a log)."""
-
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(****)"
+__all__ = ["DEFAULT_API_URL", "BearerAuth", "DriftClient", "RefreshingAuth", "RequestStats"]
 
 
 @dataclass
 class RequestStats:
-    """Requests and retries made so far; shared by worker threads, hence the lock."""
+    """Requests, retries and token refreshes so far; shared by worker threads, hence the lock.
+
+    ``snapshot()`` stays ``(requests, retries)``; ``refreshes`` is read directly.
+    """
 
     requests: int = 0
     retries: int = 0
+    refreshes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, requests: int = 0, retries: int = 0) -> None:
+    def add(self, requests: int = 0, retries: int = 0, refreshes: int = 0) -> None:
         with self._lock:
             self.requests += requests
             self.retries += retries
+            self.refreshes += refreshes
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
@@ -64,16 +66,19 @@ class RequestStats:
 
 
 class DriftClient:
-    """A Drift API client bound to one token and one API host.
+    """A Drift API client bound to one credential and one API host.
 
-    ``transport`` is the seam for tests (``httpx.MockTransport``); ``sleep`` lets them skip
-    real back-off waits.
+    Give either ``token`` (sent as a fixed bearer token) or ``auth``, e.g. a
+    :class:`RefreshingAuth`, which the client binds to its own ``base_url`` so tokens are only
+    ever refreshed there. ``transport`` is the seam for tests (``httpx.MockTransport``);
+    ``sleep`` lets them skip real back-off waits.
     """
 
     def __init__(
         self,
-        token: str,
+        token: str | None = None,
         *,
+        auth: httpx.Auth | None = None,
         base_url: str = DEFAULT_API_URL,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -81,20 +86,28 @@ class DriftClient:
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 16,
     ) -> None:
-        if not token:
-            raise ValueError("token is required")
+        if auth is None:
+            if not token:
+                raise ValueError("token is required")
+            auth = BearerAuth(token)
+        elif token:
+            raise ValueError("pass token or auth, not both")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
         self._sleep = sleep
-        self._token = token
+        self._auth = auth
+        self._token_url = httpx.URL(token_url(self.base_url))
+        if isinstance(auth, RefreshingAuth):
+            auth.bind(self.base_url)
         self._http = httpx.Client(
             base_url=self.base_url,
-            auth=BearerAuth(token),
+            auth=auth,
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
+            event_hooks={"request": [self._count]},
             headers={"Accept": "application/json", "User-Agent": f"driftsync/{__version__}"},
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -148,14 +161,37 @@ class DriftClient:
             ) from exc
 
     def token_info(self) -> dict[str, Any]:
-        """``POST /app/token_info``: the token's org and granted scopes."""
-        body = self.request("POST", "/app/token_info", json={"access_token": self._token})
+        """``POST /app/token_info``: the token's org and granted scopes.
+
+        The token travels in the body too. Should the auth refresh it during the call, the
+        re-sent body still names the old token, so the question is asked again (once) about
+        the new one.
+        """
+        token = self._current_token()
+        try:
+            body = self.request("POST", "/app/token_info", json={"access_token": token})
+        except ApiError:
+            if self._current_token() == token:
+                raise
+            body = None
+        if self._current_token() != token:
+            body = self.request(
+                "POST", "/app/token_info", json={"access_token": self._current_token()}
+            )
         if not isinstance(body, dict) or not isinstance(body.get("scope", ""), str):
             raise MalformedResponseError(
                 "Drift answered POST /app/token_info without a readable 'scope' field.",
                 endpoint="POST /app/token_info",
             )
         return body
+
+    def _current_token(self) -> str | None:
+        return getattr(self._auth, "access_token", None)
+
+    def _count(self, request: httpx.Request) -> None:
+        """Event hook: every request httpx sends, including those of the auth flow."""
+        refresh = request.method == "POST" and request.url == self._token_url
+        self.stats.add(requests=1, refreshes=int(refresh))
 
     def is_api_url(self, url: str) -> bool:
         """May the token be sent to ``url``? Only to the configured host (or Drift's pair)."""
@@ -186,7 +222,6 @@ class DriftClient:
     ) -> httpx.Response:
         attempts = self.retry.max_attempts
         for attempt in range(1, attempts + 1):
-            self.stats.add(requests=1)
             failure: str
             retry_after: float | None = None
             try:

@@ -1,0 +1,135 @@
+"""Update modes: incremental after the first run, full refresh on request; nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from driftsync.engine import SyncOptions, run_sync
+from driftsync.load import Destination, Warehouse
+
+from .conftest import client_for, fetch_rows, running
+
+
+def sync(sim: Any, database: Path, **options: Any) -> Any:
+    with Warehouse(Destination(database=database)) as warehouse, client_for(sim) as client:
+        result = run_sync(client, warehouse, SyncOptions(**options))
+    assert result.ok, [t.error for t in result.tables]
+    return {t.table: t for t in result.tables}
+
+
+def conversations_in_db(database: Path) -> dict[int, tuple[int, str]]:
+    rows = fetch_rows(database, 'SELECT id, "updatedAt", status FROM drift.conversations')
+    return {r["id"]: (r["updatedAt"], r["status"]) for r in rows}
+
+
+def conversations_in_drift(sim: Any) -> dict[int, tuple[int, str]]:
+    return {c["id"]: (c["updatedAt"], c["status"]) for c in sim.dataset.conversations}
+
+
+def touch(sim: Any, conversations: list[dict[str, Any]], status: str = "closed") -> None:
+    """Update conversations in the simulated Drift: they move to the top of the list."""
+    top = max(c["updatedAt"] for c in sim.dataset.conversations)
+    for i, conversation in enumerate(conversations, start=1):
+        conversation["updatedAt"] = top + 1000 * i
+        conversation["status"] = status
+    sim.reload()
+
+
+def test_first_run_is_full_then_incremental_reads_only_the_top(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        first = sync(sim, database)
+        sim.reset_counts()
+        second = sync(sim, database)
+        counts = sim.request_counts()
+        expected = conversations_in_drift(sim)
+    assert {t.mode for t in first.values()} == {"full"}
+    assert {t.mode for t in second.values()} == {"incremental"}
+    conversations = second["conversations"]
+    # Page 1 holds the newest (inside the look-back window), page 2 is older: stop there.
+    assert counts["GET /conversations/list"] == 2
+    assert counts["GET /conversations/{id}"] == conversations.written <= 100
+    assert conversations_in_db(database) == expected
+    assert second["accounts"].written == 0 and second["users"].written == 0
+
+
+def test_incremental_picks_up_updated_conversations_with_few_requests(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database)
+        touch(sim, sim.dataset.conversations[-250:])  # the oldest 250 become the newest
+        sim.reset_counts()
+        result = sync(sim, database, tables=["conversations"])
+        counts = sim.request_counts()
+        expected = conversations_in_drift(sim)
+    assert result["conversations"].mode == "incremental"
+    assert 250 <= result["conversations"].written <= 300
+    assert counts["GET /conversations/list"] <= -(-250 // 100) + 2
+    assert conversations_in_db(database) == expected
+
+
+def test_an_incremental_run_that_fails_advances_nothing_and_the_next_one_catches_up(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database)
+        before = conversations_in_db(database)
+        touch(sim, sim.dataset.conversations[-400:])
+        sim.reset_counts()
+        sim.config.revoke_after = 3  # the token dies on the list's second page
+        with Warehouse(Destination(database=database)) as warehouse, client_for(sim) as client:
+            failed = run_sync(client, warehouse, SyncOptions(tables=["conversations"]))
+        assert failed.tables[0].status == "failed"
+        assert conversations_in_db(database) == before  # nothing half-written
+        sim.config.revoke_after = 0
+        sim.reset_counts()
+        sync(sim, database, tables=["conversations"])
+        assert conversations_in_db(database) == conversations_in_drift(sim)
+
+
+def test_accounts_write_only_changes_and_mark_vanished_rows(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database, tables=["accounts"])
+        accounts = sim.dataset.accounts
+        for account in accounts[10:15]:
+            account["name"] = account.get("name", "") + " (renamed) 🎉"
+        removed = accounts[20:23]
+        del accounts[20:23]
+        sim.reload()
+        result = sync(sim, database, tables=["accounts"])["accounts"]
+        assert (result.mode, result.rows, result.written, result.vanished) == (
+            "incremental", len(accounts), 5, 3)
+
+        rows = {r["accountId"]: r for r in fetch_rows(
+            database, 'SELECT "accountId", name, _driftsync_deleted_at FROM drift.accounts')}
+        assert len(rows) == len(accounts) + 3  # marked, never deleted
+        assert {k for k, r in rows.items() if r["_driftsync_deleted_at"] is not None} == {
+            a["accountId"] for a in removed}
+        assert rows[accounts[12]["accountId"]]["name"].endswith(" (renamed) 🎉")
+
+        accounts.append(removed[0])  # it comes back
+        sim.reload()
+        again = sync(sim, database, tables=["accounts"])["accounts"]
+        assert (again.written, again.vanished) == (1, 0)
+        back = fetch_rows(database, 'SELECT _driftsync_deleted_at FROM drift.accounts '
+                                    f"WHERE \"accountId\" = '{removed[0]['accountId']}'")
+        assert back == [{"_driftsync_deleted_at": None}]
+
+
+def test_users_removed_in_drift_are_marked_and_full_refresh_rewrites_everything(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database, tables=["users"])
+        gone = sim.dataset.users.pop()
+        sim.reload()
+        full = sync(sim, database, tables=["users"], mode="full-refresh")["users"]
+        assert (full.mode, full.written, full.vanished) == (
+            "full", len(sim.dataset.users), 1)
+    marked = fetch_rows(database, "SELECT id FROM drift.users "
+                                  "WHERE _driftsync_deleted_at IS NOT NULL")
+    assert marked == [{"id": gone["id"]}]
