@@ -321,3 +321,28 @@ def test_reserved_database_names_and_unwritable_folders_get_one_line(tmp_path: P
             "(Permission denied); put the database in a writable folder (--database).\n")
     else:
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_a_second_sync_on_the_same_database_stops_at_once_naming_the_first(
+    tmp_path: Path,
+) -> None:
+    with running(conversations=3000, slow_ms=3) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT")}
+        first = subprocess.Popen(
+            [sys.executable, "-m", "driftsync", "sync", "--api-url", sim.url, "--token",
+             sim.config.token, "--no-conversation-details"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while sum(sim.request_counts().values()) < 2:
+                assert time.monotonic() < deadline and first.poll() is None
+                time.sleep(0.02)
+            started = time.monotonic()
+            second = cli(*sync_args(sim))
+            took = time.monotonic() - started
+        finally:
+            first.wait(timeout=120)
+    assert second.exit_code == 1 and took < 5
+    assert second.stderr.startswith(
+        f"Error: drift.duckdb is open in another process (PID {first.pid}, ")
+    assert first.returncode == 0  # the first one was not disturbed
