@@ -133,3 +133,52 @@ def test_users_removed_in_drift_are_marked_and_full_refresh_rewrites_everything(
     marked = fetch_rows(database, "SELECT id FROM drift.users "
                                   "WHERE _driftsync_deleted_at IS NOT NULL")
     assert marked == [{"id": gone["id"]}]
+
+
+def test_a_conversation_updated_while_a_run_pages_is_not_lost(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running(conversations=1500) as sim:
+        sync(sim, database)
+        # Next run: after its 3rd list page, three old conversations (deep in the list, not
+        # yet read) are updated and jump to the front, behind the reader.
+        deep = [c["id"] for c in sim.dataset.conversations[-3:]]
+        sim.update_conversations(fraction=0.1)
+        sim.config.mutate_after_list_pages = 3
+        sim.config.mutate_conversation_ids = deep
+        sim.reset_counts()
+        sync(sim, database, tables=["conversations"])
+        assert sorted(sim.hook_changed) == sorted(deep)
+        missed = {i for i in deep if conversations_in_db(database)[i]
+                  != conversations_in_drift(sim)[i]}
+        assert missed == set(deep)  # this run could not see them: they moved behind it
+        sim.config.mutate_after_list_pages = 0
+        sync(sim, database, tables=["conversations"])  # the next run picks them up
+        assert conversations_in_db(database) == conversations_in_drift(sim)
+
+
+def test_oauth_tokens_that_expire_are_refreshed_mid_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from driftsync.cli import main
+
+    database = tmp_path / "drift.duckdb"
+    with running(client_id="app-1", client_secret="s3cret", refresh_token="r-0",
+                 token_expires_after_requests=40) as sim:
+        env = {"DRIFT_ACCESS_TOKEN": sim.config.token, "DRIFT_CLIENT_ID": "app-1",
+               "DRIFT_CLIENT_SECRET": "s3cret", "DRIFT_REFRESH_TOKEN": "r-0"}
+        result = CliRunner().invoke(main, ["sync", "--api-url", sim.url, "--database",
+                                           str(database)], env=env)
+        assert result.exit_code == 0, result.output
+        refreshes = sim.request_counts()["POST /oauth2/token"]
+        assert refreshes >= len(sim.dataset.conversations) // 40
+        access, refresh = sim.current_tokens()
+        store = tmp_path / "xdg" / "driftsync" / "tokens.toml"
+        assert store.stat().st_mode & 0o777 == 0o600
+        assert refresh in store.read_text()
+        assert "s3cret" not in result.output and access not in result.output
+        # The next run starts from the stored, rotated tokens (r-0 is no longer valid).
+        sim.reset_counts()
+        again = CliRunner().invoke(main, ["sync", "--api-url", sim.url, "--database",
+                                          str(database)], env=env)
+        assert again.exit_code == 0, again.output
+        assert conversations_in_db(database) == conversations_in_drift(sim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -680,6 +681,464 @@ def test_cli_runs_in_foreground_and_stops_on_sigterm():
             body = c.get("/conversations/list", params={"limit": 100}).json()
             assert len(body["data"]) == 30 and "pagination" not in body
             assert c.get("/users/list").status_code == 403
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# --- OAuth ------------------------------------------------------------------------------------------
+
+OAUTH = dict(client_id="cid-123", client_secret="s3cret", refresh_token="rt-0")
+TOKEN_KEYS = ["access_token", "refresh_token", "token_type", "expires_in", "orgId"]
+
+
+def oauth_sim(**kw) -> DriftSimulator:
+    return DriftSimulator(cfg(accounts=10, conversations=30, users=4, **{**OAUTH, **kw}))
+
+
+def refresh_form(c: httpx.Client, refresh_token: str, **override) -> httpx.Response:
+    data = dict(OAUTH, grant_type="refresh_token", refresh_token=refresh_token)
+    data.update(override)
+    return c.post("/oauth2/token", data={k: v for k, v in data.items() if v is not None})
+
+
+def assert_oauth_error(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "error_description"}
+    assert body["error"] == code and isinstance(body["error_description"], str)
+
+
+def test_oauth_endpoint_absent_without_client_id(small):
+    with httpx.Client(base_url=small.url, timeout=5) as c:
+        r = c.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x"})
+    assert r.status_code == 404 and r.json() == ERR_404
+    assert small.request_counts() == {"POST /oauth2/token": 1}
+    assert small.current_tokens() == (TOKEN, None)
+
+
+def test_oauth_refresh_rotates():
+    with oauth_sim() as s, httpx.Client(base_url=s.url, timeout=5) as c:
+        assert s.current_tokens() == (TOKEN, "rt-0")
+        r = refresh_form(c, "rt-0")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+        body = r.json()
+        assert list(body) == TOKEN_KEYS
+        assert body["token_type"] == "bearer" and body["expires_in"] == 7200
+        assert body["orgId"] == s.dataset.org_id
+        access, refresh = body["access_token"], body["refresh_token"]
+        assert access != TOKEN and refresh != "rt-0" and access != refresh
+        assert s.current_tokens() == (access, refresh)
+        # the new access token works at once, the old one still works
+        for token in (access, TOKEN):
+            assert (
+                c.get("/users/list", headers={"Authorization": f"Bearer {token}"}).status_code
+                == 200
+            )
+        # rotation: the used refresh token is dead, the new one works once
+        assert_oauth_error(refresh_form(c, "rt-0"), 400, "invalid_grant")
+        r2 = refresh_form(c, refresh)
+        assert r2.status_code == 200
+        assert_oauth_error(refresh_form(c, refresh), 400, "invalid_grant")
+        assert s.current_tokens() == (r2.json()["access_token"], r2.json()["refresh_token"])
+        assert c.get("/_simulator/tokens").json() == {
+            "access_token": r2.json()["access_token"],
+            "refresh_token": r2.json()["refresh_token"],
+        }
+        # token_info knows refreshed tokens (Drift reports lifetimes in milliseconds there)
+        info = c.post("/app/token_info", json={"access_token": access}).json()
+        assert info["access_token"] == access and info["expires_in"] == 7_200_000
+        assert abs(info["created_at"] - time.time() * 1000) < 60_000
+        counts = s.request_counts()
+        assert counts["POST /oauth2/token"] == 4 and "GET /_simulator/tokens" not in counts
+    # deterministic tokens for a given seed
+    with oauth_sim() as s2, httpx.Client(base_url=s2.url, timeout=5) as c:
+        assert refresh_form(c, "rt-0").json()["access_token"] == access
+
+
+@pytest.mark.parametrize("variant", ["json", "camel", "basic"])
+def test_oauth_body_variants(variant):
+    with oauth_sim() as s, httpx.Client(base_url=s.url, timeout=5) as c:
+        if variant == "json":
+            r = c.post("/oauth2/token", json=dict(OAUTH, grant_type="refresh_token"))
+        elif variant == "camel":  # Drift's own sample app (Driftt/definely)
+            r = c.post(
+                "/oauth2/token",
+                json={
+                    "clientId": "cid-123",
+                    "clientSecret": "s3cret",
+                    "refreshToken": "rt-0",
+                    "grantType": "refresh_token",
+                },
+            )
+        else:  # RFC 6749 client_secret_basic
+            r = c.post(
+                "/oauth2/token",
+                data={"grant_type": "refresh_token", "refresh_token": "rt-0"},
+                auth=("cid-123", "s3cret"),
+            )
+        assert r.status_code == 200, r.text
+        assert list(r.json()) == TOKEN_KEYS
+        assert s.current_tokens()[1] == r.json()["refresh_token"]
+
+
+def test_oauth_errors():
+    with oauth_sim() as s, httpx.Client(base_url=s.url, timeout=5) as c:
+        assert_oauth_error(refresh_form(c, "rt-0", client_secret="nope"), 401, "invalid_client")
+        assert_oauth_error(refresh_form(c, "rt-0", client_id="other"), 401, "invalid_client")
+        assert_oauth_error(refresh_form(c, "rt-0", client_secret=None), 401, "invalid_client")
+        assert_oauth_error(refresh_form(c, "bogus"), 400, "invalid_grant")
+        assert_oauth_error(refresh_form(c, None), 400, "invalid_request")
+        assert_oauth_error(refresh_form(c, "rt-0", grant_type=None), 400, "invalid_request")
+        assert_oauth_error(
+            refresh_form(c, "rt-0", grant_type="authorization_code"), 400, "unsupported_grant_type"
+        )
+        r = c.post("/oauth2/token", content=b"{nope", headers={"Content-Type": "application/json"})
+        assert_oauth_error(r, 400, "invalid_request")
+        # none of that burnt the refresh token
+        assert s.current_tokens() == (TOKEN, "rt-0")
+        assert refresh_form(c, "rt-0").status_code == 200
+    with oauth_sim(refresh_token=None) as s, httpx.Client(base_url=s.url, timeout=5) as c:
+        assert_oauth_error(refresh_form(c, "rt-0"), 400, "invalid_grant")
+
+
+def test_token_expires_after_requests():
+    with oauth_sim(token_expires_after_requests=3) as s, client_for(s) as c:
+        assert c.get("/users/list").status_code == 200
+        assert c.get("/conversations/999").status_code == 404  # authenticated: counts
+        assert c.post("/app/token_info", json={"access_token": TOKEN}).status_code == 200
+        r = c.get("/users/list")
+        assert r.status_code == 401 and r.json() == ERR_401
+        assert c.post("/app/token_info", json={"access_token": TOKEN}).status_code == 401
+        body = refresh_form(c, "rt-0").json()
+        new = {"Authorization": f"Bearer {body['access_token']}"}
+        assert [c.get("/accounts", headers=new).status_code for _ in range(4)] == [200] * 3 + [401]
+        assert c.get("/users/list").status_code == 401  # the old one stays expired
+        # refreshing again gives a fresh budget; the refresh itself needs no access token
+        body = refresh_form(c, body["refresh_token"]).json()
+        assert c.get("/accounts", headers={"Authorization": f"Bearer {body['access_token']}"})
+
+
+def test_token_expires_after_seconds():
+    with oauth_sim(token_expires_after_seconds=0.5) as s, client_for(s) as c:
+        assert c.get("/users/list").status_code == 200
+        time.sleep(0.55)
+        r = c.get("/users/list")
+        assert r.status_code == 401 and r.json() == ERR_401
+        access = refresh_form(c, "rt-0").json()["access_token"]
+        new = {"Authorization": f"Bearer {access}"}
+        assert c.get("/users/list", headers=new).status_code == 200
+        time.sleep(0.55)
+        assert c.get("/users/list", headers=new).status_code == 401
+
+
+def test_oauth_faults_revocation_and_counting():
+    with oauth_sim(fault_429_every=2) as s, httpx.Client(base_url=s.url, timeout=5) as c:
+        assert refresh_form(c, "rt-0").status_code == 200
+        assert refresh_form(c, s.current_tokens()[1]).status_code == 429  # faults apply too
+        assert refresh_form(c, s.current_tokens()[1]).status_code == 200
+        assert s.request_counts() == {"POST /oauth2/token": 3}
+    with oauth_sim(revoke_after=1) as s, client_for(s) as c:
+        assert c.get("/users/list").status_code == 200
+        assert c.get("/users/list").status_code == 401
+        assert_oauth_error(refresh_form(c, "rt-0"), 400, "invalid_grant")
+        assert_oauth_error(refresh_form(c, "rt-0", client_secret="x"), 401, "invalid_client")
+
+
+# --- data mutations ---------------------------------------------------------------------------------
+
+
+def list_ids(c: httpx.Client, params=None) -> list[int]:
+    return [i["id"] for p in walk_links(c, {"limit": 100, **(params or {})}) for i in p["data"]]
+
+
+def test_update_conversations_by_ids(small):
+    convs = small.dataset.conversations
+    before = [c["id"] for c in convs]
+    top = convs[0]["updatedAt"]
+    picked = [before[-1], before[30], before[10]]
+    changed = small.update_conversations(ids=picked)
+    assert sorted(changed) == sorted(picked)
+    assert changed == sorted(picked, reverse=True)  # list order: same updatedAt, id desc
+    with client_for(small) as c:
+        ids = list_ids(c)
+        assert ids == changed + [i for i in before if i not in picked]
+        assert ids == [c["id"] for c in small.dataset.conversations]
+        first = c.get("/conversations/list", params={"limit": 3}).json()["data"]
+        stamps = {i["updatedAt"] for i in first}
+        assert len(stamps) == 1 and stamps.pop() > top
+        detail = c.get(f"/conversations/{picked[0]}").json()["data"]
+        assert detail["updatedAt"] == first[0]["updatedAt"]
+        assert list(detail) == list(next(x for x in convs if x["id"] == picked[0]))
+        # status filters stay consistent with the data
+        want = expected_order([x for x in small.dataset.conversations if x["status"] == "open"])
+        assert list_ids(c, {"statusId": 1}) == want
+    # the clock only moves forward: a second update is later still
+    again = small.update_conversations(ids=[before[20]], status="pending")
+    assert small.dataset.conversations[0]["id"] == again[0]
+    assert small.dataset.conversations[0]["status"] == "pending"
+    assert small.dataset.conversations[0]["updatedAt"] > first[0]["updatedAt"]
+    # explicit time: placed where it sorts
+    old = small.update_conversations(ids=[again[0]], now_ms=1_600_000_000_000)
+    assert small.dataset.conversations[0]["id"] != old[0]
+    assert small.dataset.conversations == sorted(
+        small.dataset.conversations, key=lambda x: (x["updatedAt"], x["id"]), reverse=True
+    )
+    with pytest.raises(ValueError):
+        small.update_conversations(ids=[1])
+    with pytest.raises(ValueError):
+        small.update_conversations()
+    with pytest.raises(ValueError):
+        small.update_conversations(ids=[before[0]], status="archived")
+
+
+def test_update_conversations_fraction_is_deterministic():
+    runs = []
+    for _ in range(2):
+        s = DriftSimulator(cfg(conversations=400, accounts=5, users=4))
+        status = {c["id"]: c["status"] for c in s.dataset.conversations}
+        a = s.update_conversations(fraction=0.05)
+        b = s.update_conversations(fraction=0.05)
+        runs.append((a, b, s.dataset.conversations))
+    assert runs[0] == runs[1]
+    a, b, convs = runs[0]
+    assert len(a) == len(b) == 20 and a != b
+    assert [c["id"] for c in convs[: len(b)]] == b
+    # "maybe status": some of the touched conversations changed status, some did not
+    flipped = [c["id"] for c in convs[:20] if c["status"] != status[c["id"]]]
+    assert 0 < len(flipped) < 20
+    assert len(DriftSimulator(cfg(conversations=10)).update_conversations(fraction=0.001)) == 1
+
+
+def test_add_conversations(small):
+    max_id = max(c["id"] for c in small.dataset.conversations)
+    new = small.add_conversations(3)
+    assert len(new) == 3 and new == sorted(new, reverse=True) and min(new) > max_id
+    with client_for(small) as c:
+        ids = list_ids(c)
+        assert ids[:3] == new and len(ids) == 63
+        detail = c.get(f"/conversations/{new[0]}").json()["data"]
+        assert detail["status"] == "open" and detail["createdAt"] == detail["updatedAt"]
+        assert list(detail)[:5] == ["status", "participants", "contactId", "createdAt", "id"]
+        assert set(detail["participants"]) <= {u["id"] for u in small.dataset.users}
+    assert small.add_conversations(0) == []
+
+
+def test_account_and_user_mutations(small):
+    accounts = small.dataset.accounts
+    keys = [accounts[3]["accountId"], accounts[1]["accountId"]]
+    old_names = {a["accountId"]: a["name"] for a in accounts}
+    assert small.update_accounts(keys) == keys[::-1]  # list order
+    with client_for(small) as c:
+        got = c.get("/accounts", params={"size": 100}).json()["data"]
+        assert [a["accountId"] for a in got["accounts"]] == list(old_names)  # same positions
+        a1 = got["accounts"][1]
+        assert a1["name"] == old_names[keys[1]] + f" (rev {small._mutations})"
+        assert a1["updateDateTime"] > max(old["updateDateTime"] for old in accounts)
+        assert small.update_accounts(keys[:1])  # renamed again: one suffix only
+        assert small.dataset.accounts[3]["name"].count(" (rev ") == 1
+        sampled = small.update_accounts(fraction=0.1)
+        assert len(sampled) == 3
+        assert small.remove_accounts([keys[0]]) == [keys[0]]
+        got = c.get("/accounts", params={"size": 100}).json()["data"]
+        assert got["total"] == 29 and keys[0] not in {a["accountId"] for a in got["accounts"]}
+        users = small.dataset.users
+        uid = users[2]["id"]
+        assert small.update_users([uid]) == [uid]
+        listed = c.get("/users/list").json()["data"]
+        assert listed[2]["name"].endswith(")") and listed[2]["updatedAt"] == small._clock_ms
+        assert small.remove_users([users[0]["id"]]) == [users[0]["id"]]
+        assert [u["id"] for u in c.get("/users/list").json()["data"]] == [
+            u["id"] for u in users[1:]
+        ]
+    with pytest.raises(ValueError):
+        small.remove_accounts(["no-such-account"])
+    with pytest.raises(ValueError):
+        small.update_users(["nope"])
+
+
+def test_admin_mutate(small):
+    with httpx.Client(base_url=small.url, timeout=5) as c:
+        target = small.dataset.conversations[-1]["id"]
+
+        def mutate(body):
+            r = c.post("/_simulator/mutate", json=body)
+            assert r.status_code == 200, r.text
+            return r.json()["changed"]
+
+        assert mutate({"update_conversations": {"ids": [target]}}) == [target]
+        assert small.dataset.conversations[0]["id"] == target
+        assert len(mutate({"update_conversations": {"fraction": 0.1}})) == 6
+        new = mutate({"add_conversations": 5})
+        assert len(new) == 5 and small.dataset.conversations[0]["id"] == new[0]
+        assert len(mutate({"update_accounts": {"fraction": 0.1}})) == 3
+        key = small.dataset.accounts[5]["accountId"]
+        assert mutate({"update_accounts": {"keys": [key]}}) == [key]
+        assert mutate({"remove_accounts": [key]}) == [key]
+        uid = small.dataset.users[1]["id"]
+        assert mutate({"update_users": {"ids": [uid]}}) == [uid]
+        assert mutate({"remove_users": [uid]}) == [uid]
+        assert len(small.dataset.accounts) == 29 and len(small.dataset.users) == 4
+        for bad in (
+            {},
+            {"add_conversations": 1, "remove_users": []},
+            {"explode": 1},
+            {"update_conversations": {"ids": [1]}},
+            {"update_conversations": {}},
+            {"update_conversations": {"fraction": 2}},
+            {"remove_accounts": "abc"},
+        ):
+            r = c.post("/_simulator/mutate", json=bad)
+            assert r.status_code == 400 and r.json()["error"]["type"] == "validation_error", bad
+        assert c.post("/_simulator/mutate", content=b"nope").status_code == 400
+    assert small.request_counts() == {}  # admin calls are not API requests
+
+
+def test_mid_run_mutation_links_mode():
+    positions = (5, 50, 150)
+    with DriftSimulator(cfg(conversations=200, mutate_after_list_pages=2)) as s, client_for(s) as c:
+        order = [x["id"] for x in s.dataset.conversations]
+        moved = [order[p] for p in positions]
+        s.config.mutate_conversation_ids = moved
+        pages = walk_links(c, {"limit": 20})
+        seen = [i["id"] for p in pages for i in p["data"]]
+        # 5 was already served; 50 and 150 jumped ahead of the client's position: missed
+        assert len(seen) == len(set(seen)) == 198
+        assert set(order) - set(seen) == {order[50], order[150]}
+        assert s.hook_changed == sorted(moved, reverse=True)
+        # a fresh run sees them first; the hook fired once only
+        assert list_ids(c)[:3] == s.hook_changed
+        assert s.request_counts()["GET /conversations/list"] == len(pages) + 2
+        # reset_counts re-arms it
+        s.reset_counts()
+        s.config.mutate_conversation_ids = [order[199]]
+        walk_links(c, {"limit": 20}, max_pages=2)
+        assert s.hook_changed == [order[199]]
+
+
+def test_mid_run_mutation_cursor_mode():
+    with (
+        DriftSimulator(cfg(conversations=200, pagination="cursor", mutate_after_list_pages=2)) as s,
+        client_for(s) as c,
+    ):
+        order = [x["id"] for x in s.dataset.conversations]
+        s.config.mutate_conversation_ids = [order[5], order[50], order[150]]
+        seen = [i["id"] for p in walk_cursor(c, {"limit": 20}) for i in p["data"]]
+    # offsets shift: 2 items come twice, 2 are never seen
+    assert len(seen) == 200 and len(set(seen)) == 198
+    assert set(order) - set(seen) == {order[50], order[150]}
+
+
+def test_mid_run_mutation_callable_and_fraction(capsys):
+    calls = []
+
+    def hook(sim):
+        calls.append(sim)
+        sim.add_conversations(2)
+        return None
+
+    with (
+        DriftSimulator(
+            cfg(conversations=100, mutate_after_list_pages=1, mutate_conversation_ids=hook)
+        ) as s,
+        client_for(s) as c,
+    ):
+        c.get("/conversations/list")
+        assert calls == [s] and len(s.dataset.conversations) == 102
+        s.reset_counts()
+        s.config.mutate_conversation_ids = lambda sim: [sim.dataset.conversations[-1]["id"], 1]
+        s.config.mutate_conversation_fraction = 0.05
+        last = s.dataset.conversations[-1]["id"]
+        c.get("/conversations/list")
+        assert len(s.hook_changed) in (5, 6) and last in s.hook_changed  # unknown ids skipped
+        s.reset_counts()
+        s.config.mutate_conversation_ids = lambda sim: 1 / 0
+        assert c.get("/conversations/list").status_code == 200  # a broken hook breaks nothing
+    assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_mutation_of_100k_conversations_is_fast():
+    with (
+        DriftSimulator(cfg(conversations=100_000, accounts=5, users=5, include_samples=False)) as s,
+        client_for(s) as c,
+    ):
+        first = c.get("/conversations/list", params={"limit": 100}).json()
+        open_first = c.get("/conversations/list", params={"statusId": 1}).json()
+        # Like the CLI does: keep the freshly generated dataset out of GC passes (otherwise
+        # its first promotion to an older generation may land inside the timed call).
+        gc.freeze()
+        try:
+            t = time.perf_counter()
+            changed = s.update_conversations(fraction=0.01)
+            elapsed = time.perf_counter() - t
+            t = time.perf_counter()
+            s.update_conversations(fraction=0.01)
+            elapsed2 = time.perf_counter() - t
+        finally:
+            gc.unfreeze()
+        assert len(changed) == 1000
+        assert elapsed < 0.5 and elapsed2 < 0.5, (elapsed, elapsed2)
+        # tokens minted before both re-renders still work; the moved ones are not repeated
+        nxt = c.get(first["links"]["next"]).json()
+        assert nxt["data"] and not {i["id"] for i in nxt["data"]} & set(changed)
+        assert c.get(open_first["links"]["next"]).status_code == 200
+        top = c.get("/conversations/list", params={"limit": 100}).json()["data"]
+        assert all(i["updatedAt"] >= top[-1]["updatedAt"] for i in top)
+        convs = s.dataset.conversations
+        keys = [(x["updatedAt"], x["id"]) for x in convs]
+        assert keys == sorted(keys, reverse=True) and len(convs) == 100_000
+
+
+def test_config_validation_of_new_fields():
+    for bad in (
+        {"token_expires_after_requests": -1},
+        {"token_expires_after_seconds": -0.5},
+        {"mutate_after_list_pages": -1},
+        {"mutate_conversation_fraction": 1.5},
+    ):
+        with pytest.raises(ValueError):
+            SimulatorConfig(**bad)
+    assert SimulatorConfig(mutate_conversation_ids=(3, "4")).mutate_conversation_ids == [3, 4]
+
+
+def test_cli_oauth_and_mutation_flags():
+    src = str(Path(simulator_pkg.__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "driftsync.simulator", "--port", "0", "--conversations", "40",
+         "--accounts", "5", "--users", "3", "--token", "cli-token", "--client-id", "cid",
+         "--client-secret", "sec", "--refresh-token", "rt", "--token-expires-after-requests", "2",
+         "--mutate-after-list-pages", "1", "--mutate-conversation-ids", "1,2",
+         "--mutate-conversation-fraction", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        m = re.fullmatch(r"Drift simulator listening on (http://127\.0\.0\.1:\d+) .*\n", line)
+        assert m, line
+        assert proc.stdout.readline() == f"OAuth: POST {m.group(1)}/oauth2/token (client_id: cid)\n"
+        with httpx.Client(base_url=m.group(1), timeout=5) as c:
+            auth = {"Authorization": "Bearer cli-token"}
+            first = c.get("/conversations/list", headers=auth).json()["data"]
+            top = c.get("/conversations/list", headers=auth).json()["data"]
+            assert top[:2] != first[:2]  # the hook moved 2 conversations (5% of 40) up front
+            assert c.get("/users/list", headers=auth).status_code == 401  # 2 uses spent
+            r = c.post(
+                "/oauth2/token",
+                data={"grant_type": "refresh_token", "refresh_token": "rt",
+                      "client_id": "cid", "client_secret": "sec"},
+            )  # fmt: skip
+            assert r.status_code == 200
+            new = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            assert c.get("/users/list", headers=new).status_code == 200
+            changed = c.post("/_simulator/mutate", json={"add_conversations": 1}).json()["changed"]
+            assert c.get("/conversations/list", headers=new).json()["data"][0]["id"] == changed[0]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

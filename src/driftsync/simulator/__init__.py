@@ -2,6 +2,10 @@
 
 It shares no code with the rest of driftsync on purpose: a bug in the client cannot be copied
 into the fake. See ``samples/SOURCES.md`` for the real Drift payloads it serves.
+
+Modules: ``config`` (every knob), ``data`` (deterministic dataset), ``server`` (HTTP, faults,
+data mutations, admin routes), ``oauth`` (token refresh, rotation, expiry), ``mutations``
+(rules of the deterministic mutations), ``cli`` (``simulate`` command).
 """
 
 from .config import SimulatorConfig

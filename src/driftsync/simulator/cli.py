@@ -6,6 +6,7 @@ on its own via ``python -m driftsync.simulator``.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -15,6 +16,17 @@ import click
 
 from .config import SimulatorConfig
 from .server import DriftSimulator
+
+
+def _ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        for part in value.replace(",", " ").split():
+            try:
+                out.append(int(part))
+            except ValueError:
+                raise click.BadParameter(f"not a conversation id: {part!r}") from None
+    return out
 
 
 def _scopes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> set[str]:
@@ -103,6 +115,40 @@ def _scopes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
     type=click.IntRange(min=0),
     help="After N conversation pages, repeat the previous next link/cursor.",
 )
+@click.option("--client-id", default=None, help="OAuth client id (omit = no /oauth2/token).")
+@click.option("--client-secret", default=None, help="OAuth client secret.")
+@click.option("--refresh-token", default=None, help="Refresh token valid at start (rotated).")
+@click.option(
+    "--token-expires-after-requests",
+    default=0,
+    type=click.IntRange(min=0),
+    help="An access token expires after authenticating N API requests.",
+)
+@click.option(
+    "--token-expires-after-seconds",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="An access token expires S seconds after its issue.",
+)
+@click.option(
+    "--mutate-after-list-pages",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Right after the Nth conversations list page, update the conversations below.",
+)
+@click.option(
+    "--mutate-conversation-ids",
+    multiple=True,
+    callback=_ids,
+    metavar="IDS",
+    help="Conversations the hook updates (comma/space separated, repeatable).",
+)
+@click.option(
+    "--mutate-conversation-fraction",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="... and/or this fraction of all conversations (deterministic sample).",
+)
 def simulate(**options: Any) -> None:
     """Serve an offline Drift API simulator until Ctrl-C / SIGTERM."""
     try:
@@ -110,6 +156,10 @@ def simulate(**options: Any) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     sim = DriftSimulator(config)
+    # This process is the simulator's own: keep the (acyclic, long-lived) dataset out of every
+    # future GC pass, or a full collection of a 100k-conversation dataset stalls a request or
+    # a mutation for ~0.5 s now and then.
+    gc.freeze()
     try:
         sim.start()
     except OSError as exc:
@@ -128,6 +178,8 @@ def simulate(**options: Any) -> None:
             pass
 
     click.echo(f"Drift simulator listening on {sim.url} (token: {config.token})")
+    if config.client_id is not None:
+        click.echo(f"OAuth: POST {sim.url}/oauth2/token (client_id: {config.client_id})")
     sys.stdout.flush()
     try:
         while not stop.is_set():

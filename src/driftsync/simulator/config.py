@@ -2,12 +2,15 @@
 
 Every field has a default, so ``SimulatorConfig()`` is a usable demo setup. The object is
 mutable on purpose: a running :class:`~driftsync.simulator.server.DriftSimulator` reads its
-``config`` on every request, so tests can flip fault fields while it serves.
+``config`` on every request, so tests can flip fault, OAuth, expiry and hook fields while it
+serves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 PAGINATION_MODES = ("links", "cursor")
 
@@ -21,6 +24,11 @@ DEFAULT_SCOPES = (
     "all_contact_read",
     "playbook_read",
 )
+
+
+#: ``mutate_conversation_ids`` may be a callable: called with the simulator when the hook fires,
+#: it may mutate anything itself and returns conversation ids to update (or None).
+MutateIds = list[int] | Callable[[Any], Iterable[int] | None]
 
 
 @dataclass
@@ -64,14 +72,47 @@ class SimulatorConfig:
     #: After N pages of conversations the next link/cursor repeats the previous one.
     repeat_cursor_after: int = 0
 
+    # --- OAuth (POST /oauth2/token, refresh_token grant; see server.py) -----------------------
+    #: None = the token endpoint does not exist (404 not_found).
+    client_id: str | None = None
+    client_secret: str | None = None
+    #: The refresh token valid at start. Rotation: each successful refresh invalidates the one
+    #: used and issues a new one (``DriftSimulator.current_tokens()``).
+    refresh_token: str | None = None
+    #: An access token (the configured ``token`` and every refreshed one) answers 401 once it
+    #: has authenticated N API requests (0 = never).
+    token_expires_after_requests: int = 0
+    #: ... or once S seconds have passed since it was issued (0 = never). The configured token
+    #: is issued when the simulator starts.
+    token_expires_after_seconds: float = 0
+
+    # --- mid-run mutation hook ------------------------------------------------------------------
+    #: Right after the Nth successful GET /conversations/list page (counted since start or the
+    #: last ``reset_counts()``), update these conversations (moved to the front of the list).
+    mutate_after_list_pages: int = 0
+    mutate_conversation_ids: MutateIds = field(default_factory=list)
+    #: ... and/or a deterministic sample of this fraction of all conversations.
+    mutate_conversation_fraction: float = 0.0
+
     def __post_init__(self) -> None:
         if self.pagination not in PAGINATION_MODES:
             raise ValueError(
                 f"pagination must be one of {PAGINATION_MODES}, got {self.pagination!r}"
             )
-        for name in ("accounts", "conversations", "users"):
+        for name in (
+            "accounts",
+            "conversations",
+            "users",
+            "token_expires_after_requests",
+            "token_expires_after_seconds",
+            "mutate_after_list_pages",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if not 0.0 <= self.mutate_conversation_fraction <= 1.0:
+            raise ValueError("mutate_conversation_fraction must be between 0 and 1")
+        if not callable(self.mutate_conversation_ids):
+            self.mutate_conversation_ids = [int(i) for i in self.mutate_conversation_ids or ()]
         if not isinstance(self.missing_scopes, set):
             self.missing_scopes = set(self.missing_scopes or ())
 

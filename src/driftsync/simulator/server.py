@@ -2,19 +2,51 @@
 
 Stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive. Page bodies are serialised
 to JSON bytes (orjson, one call per page) the first time they are served and cached; the whole
-response (status line, headers, body) goes out in a single ``sendall`` on a TCP_NODELAY socket. Paging through conversations is keyset based
-(``bisect`` on pre-computed sort keys), so no per-request work grows with the dataset."""
+response (status line, headers, body) goes out in a single ``sendall`` on a TCP_NODELAY socket.
+Paging through conversations is keyset based (``bisect`` on pre-computed sort keys), so no
+per-request work grows with the dataset.
+
+API routes: ``GET /conversations/list``, ``GET /conversations/{id}``, ``GET /accounts``,
+``GET /users/list``, ``POST /app/token_info`` and, when ``config.client_id`` is set,
+``POST /oauth2/token`` (refresh with rotation, see ``oauth.py``). Every API request, the token
+endpoint included, is counted and goes through the fault schedule.
+
+Tokens: the configured ``token`` and every refreshed access token are accepted until
+``token_expires_after_requests`` uses / ``token_expires_after_seconds`` from issue (then 401
+``authentication_error``, the documented body). ``revoke_after`` still ends everything, refresh
+included (400 ``invalid_grant``).
+
+Mutations (deterministic, see ``mutations.py``): ``DriftSimulator.update_conversations``,
+``add_conversations``, ``update_accounts``, ``remove_accounts``, ``update_users``,
+``remove_users``. Each builds a new rendering by splicing the sorted views (O(changes * log n)
+plus list copies: ~0.1 s for 1% of 100k conversations) and swaps it in atomically. Page tokens
+encode a keyset position, not an offset, so a token minted before a mutation still continues
+right after the last item it served; updated conversations that jumped ahead are missed by
+that walk, like on the real API. The ``mutate_after_list_pages`` hook applies a mutation after
+the Nth list page is rendered and before it is sent, so the very next request sees it.
+
+Admin routes (no auth, not counted, no faults): ``GET /_simulator/stats``,
+``POST /_simulator/reset``, ``GET /_simulator/tokens`` (latest access/refresh pair) and
+``POST /_simulator/mutate`` with exactly one of ``{"update_conversations": {"ids": [..]} |
+{"fraction": f} (+ optional "now_ms", "status")}``, ``{"add_conversations": n}``,
+``{"update_accounts": {"keys": [..]} | {"fraction": f}}``, ``{"remove_accounts": [keys]}``,
+``{"update_users": {"ids": [..]} | {"fraction": f}}``, ``{"remove_users": [ids]}`` →
+``{"changed": [...]}`` (400 ``validation_error`` on a bad request or an unknown id).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import random
 import socket
 import socketserver
 import sys
 import threading
 import time
-from bisect import bisect_right
+import traceback
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +55,24 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from .config import SimulatorConfig
-from .data import STATUS_IDS, Dataset, gc_paused, generate_dataset, list_item, sort_conversations
+from .data import (
+    STATUS_IDS,
+    STATUSES,
+    Dataset,
+    gc_paused,
+    generate_dataset,
+    list_item,
+    sort_conversations,
+)
+from .mutations import (
+    NEXT_STATUS,
+    new_conversation,
+    next_minute,
+    pools,
+    revised_name,
+    sample_positions,
+)
+from .oauth import EXPIRES_IN, OAuthError, TokenBook, parse_token_request
 
 # --- fixed bodies ------------------------------------------------------------------------------
 
@@ -86,37 +135,136 @@ class _Reply(Exception):
 
 
 class _ConvView:
-    """One status filter: positions into the sorted conversations plus their bisect keys."""
+    """One status filter: its conversations in list order plus their ascending bisect keys."""
 
-    __slots__ = ("idx", "keys")
+    __slots__ = ("items", "keys")
 
-    def __init__(self, idx: list[int] | range, keys: list[tuple[int, int]]):
-        self.idx = idx
+    def __init__(self, items: list[dict[str, Any]], keys: list[tuple[int, int]]):
+        self.items = items
         self.keys = keys
 
 
+def _key(conv: dict[str, Any]) -> tuple[int, int]:
+    """Ascending bisect key == list order (updatedAt desc, id desc); unique since ids are."""
+    return (-conv["updatedAt"], -conv["id"])
+
+
+def _splice(
+    items: list[Any],
+    keys: list[tuple[int, int]],
+    drop: list[tuple[int, int]],
+    add: list[tuple[tuple[int, int], Any]],
+) -> tuple[list[Any], list[tuple[int, int]]]:
+    """New (items, keys) without the entries keyed ``drop`` and with ``add`` (sorted by key).
+
+    O(k log n) bisects plus C-level slice copies: fast for a few thousand changes in 100k.
+    """
+    positions = []
+    for k in drop:
+        p = bisect_left(keys, k)
+        if p < len(keys) and keys[p] == k:
+            positions.append(p)
+    positions.sort()
+    ri: list[Any] = []
+    rk: list[tuple[int, int]] = []
+    prev = 0
+    for p in positions:
+        ri += items[prev:p]
+        rk += keys[prev:p]
+        prev = p + 1
+    ri += items[prev:]
+    rk += keys[prev:]
+    if not add:
+        return ri, rk
+    if not rk or add[-1][0] < rk[0]:  # the usual case: everything changed goes to the front
+        return [it for _, it in add] + ri, [k for k, _ in add] + rk
+    ni: list[Any] = []
+    nk: list[tuple[int, int]] = []
+    prev = 0
+    for k, it in add:
+        p = bisect_left(rk, k, prev)
+        ni += ri[prev:p]
+        nk += rk[prev:p]
+        ni.append(it)
+        nk.append(k)
+        prev = p
+    ni += ri[prev:]
+    nk += rk[prev:]
+    return ni, nk
+
+
 class _Rendered:
-    """JSON bytes of the dataset, rendered lazily and then reused.
+    """JSON bytes of the dataset, rendered lazily and then reused; immutable once published.
 
     Start-up only computes the sort keys and an id index. A list page (the JSON array of its
     <= 100 items) is serialised with one orjson call the first time it is served and cached
     by (filter, start, end); a conversation detail is cached per record. So a request costs
     O(limit) at most the first time and O(1) afterwards, whatever the dataset size.
+
+    A mutation builds a new instance with ``with_conversations`` / ``with_accounts`` /
+    ``with_users`` (splicing the sorted views, keeping the unaffected caches) and the simulator
+    swaps it in: a request in flight keeps the snapshot it started with.
     """
 
     def __init__(self, dataset: Dataset):
         with gc_paused():
-            self.convs = convs = dataset.conversations
-            # ascending keys for bisect == list order (updatedAt desc, id desc)
-            keys = [(-c["updatedAt"], -c["id"]) for c in convs]
-            self.conv_detail: list[bytes | None] = [None] * len(convs)
-            self.by_id: dict[int, int] = {c["id"]: i for i, c in enumerate(convs)}
-            self.accounts = dataset.accounts
+            convs = dataset.conversations
+            keys = [_key(c) for c in convs]
+            self.convs = convs
+            self.by_id: dict[int, dict[str, Any]] = {c["id"]: c for c in convs}
+            self._details: dict[int, bytes] = {}
             self._pages: dict[tuple[int, int, int], bytes] = {}
+            self._acc_pages: dict[tuple[int, int], bytes] = {}
+            self.accounts = dataset.accounts
+            self.users = dataset.users
             self.users_body: bytes = orjson.dumps({"data": dataset.users})
             self.token_meta = dict(dataset.token_meta)
-            self._views: dict[int, _ConvView] = {0: _ConvView(range(len(convs)), keys)}
+            self._views: dict[int, _ConvView] = {0: _ConvView(convs, keys)}
         self._lock = threading.Lock()
+
+    def _clone(self) -> _Rendered:
+        new = object.__new__(_Rendered)
+        new.__dict__.update(self.__dict__)
+        new._lock = threading.Lock()
+        return new
+
+    def with_conversations(
+        self, replaced: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+    ) -> _Rendered:
+        """A copy where each ``(old, new)`` record replaces ``old`` (None: a new record)."""
+        new = self._clone()
+        drop = [_key(old) for old, _ in replaced if old is not None]
+        add = sorted(((_key(c), c) for _, c in replaced), key=lambda kc: kc[0])
+        views = {}
+        for mask, view in list(self._views.items()):
+            if mask:
+                sub = [(k, c) for k, c in add if _STATUS_BITS.get(c["status"], 0) & mask]
+            else:
+                sub = add
+            views[mask] = _ConvView(*_splice(view.items, view.keys, drop, sub))
+        new._views = views
+        new.convs = views[0].items
+        by_id = dict(self.by_id)
+        details = dict(self._details)
+        for _, c in replaced:
+            by_id[c["id"]] = c
+            details.pop(c["id"], None)
+        new.by_id = by_id
+        new._details = details
+        new._pages = {}
+        return new
+
+    def with_accounts(self, accounts: list[dict[str, Any]]) -> _Rendered:
+        new = self._clone()
+        new.accounts = accounts
+        new._acc_pages = {}
+        return new
+
+    def with_users(self, users: list[dict[str, Any]]) -> _Rendered:
+        new = self._clone()
+        new.users = users
+        new.users_body = orjson.dumps({"data": users})
+        return new
 
     def view(self, mask: int) -> _ConvView:
         v = self._views.get(mask)
@@ -125,12 +273,14 @@ class _Rendered:
                 v = self._views.get(mask)
                 if v is None:
                     everything = self._views[0]
-                    idx = [
+                    pos = [
                         i
-                        for i, c in enumerate(self.convs)
+                        for i, c in enumerate(everything.items)
                         if _STATUS_BITS.get(c["status"], 0) & mask
                     ]
-                    v = _ConvView(idx, [everything.keys[i] for i in idx])
+                    v = _ConvView(
+                        [everything.items[i] for i in pos], [everything.keys[i] for i in pos]
+                    )
                     self._views[mask] = v
         return v
 
@@ -139,30 +289,29 @@ class _Rendered:
         key = (mask, start, end)
         b = self._pages.get(key)
         if b is None:
-            convs = self.convs
-            b = orjson.dumps([list_item(convs[i]) for i in view.idx[start:end]])
+            b = orjson.dumps([list_item(c) for c in view.items[start:end]])
             if len(self._pages) >= _PAGE_CACHE_MAX:
                 self._pages.clear()
             self._pages[key] = b
         return b
 
     def detail(self, conversation_id: int) -> bytes | None:
-        i = self.by_id.get(conversation_id)
-        if i is None:
-            return None
-        b = self.conv_detail[i]
+        b = self._details.get(conversation_id)
         if b is None:
-            b = self.conv_detail[i] = b'{"data":' + orjson.dumps(self.convs[i]) + b"}"
+            conv = self.by_id.get(conversation_id)
+            if conv is None:
+                return None
+            b = self._details[conversation_id] = b'{"data":' + orjson.dumps(conv) + b"}"
         return b
 
     def accounts_page(self, start: int, end: int) -> bytes:
-        key = (-1, start, end)
-        b = self._pages.get(key)
+        key = (start, end)
+        b = self._acc_pages.get(key)
         if b is None:
             b = orjson.dumps(self.accounts[start:end])
-            if len(self._pages) >= _PAGE_CACHE_MAX:
-                self._pages.clear()
-            self._pages[key] = b
+            if len(self._acc_pages) >= _PAGE_CACHE_MAX:
+                self._acc_pages.clear()
+            self._acc_pages[key] = b
         return b
 
 
@@ -215,8 +364,15 @@ class DriftSimulator:
         self._counts: dict[str, int] = {}
         self._seq = 0  # API requests seen (fault schedule)
         self._successes = 0  # 2xx API answers (revocation)
+        self._list_pages = 0  # 200 GET /conversations/list answers (mutation hook)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._token_book = TokenBook(self.config.seed)
+        self._mutate_lock = threading.RLock()
+        self._mutations = 0  # mutation calls so far (seeds their rng)
+        self._clock_ms: int | None = None  # last timestamp the mutation clock handed out
+        #: Conversation ids changed the last time the mid-run mutation hook fired.
+        self.hook_changed: list[int] = []
 
     # -- lifecycle --
     def start(self) -> DriftSimulator:
@@ -224,6 +380,7 @@ class DriftSimulator:
             return self
         server = _Server((self.config.host, self.config.port), _Handler)
         server.sim = self
+        self._token_book.register(self.config.token)  # the configured token is issued now
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -268,16 +425,239 @@ class DriftSimulator:
             return dict(self._counts)
 
     def reset_counts(self) -> None:
-        """Zero the per-endpoint counters, the fault schedule and the revocation count."""
+        """Zero the per-endpoint counters, the fault schedule, the revocation count and the
+        list-page count of the mutation hook (which re-arms it). Tokens are left alone."""
         with self._lock:
             self._counts.clear()
             self._seq = 0
             self._successes = 0
+            self._list_pages = 0
 
     def reload(self) -> None:
         """Re-render after a test mutated ``self.dataset`` (re-sorts conversations in place)."""
-        sort_conversations(self.dataset.conversations)
-        self._rendered = _Rendered(self.dataset)
+        with self._mutate_lock, gc_paused():
+            sort_conversations(self.dataset.conversations)
+            self._rendered = _Rendered(self.dataset)
+
+    # -- OAuth --
+    def current_tokens(self) -> tuple[str, str | None]:
+        """The latest (access_token, refresh_token): the configured pair until a refresh."""
+        return self._token_book.current(self.config)
+
+    # -- data mutations (deterministic; see mutations.py) --
+    def update_conversations(
+        self,
+        ids: Iterable[int] | None = None,
+        fraction: float | None = None,
+        now_ms: int | None = None,
+        status: str | None = None,
+    ) -> list[int]:
+        """Touch conversations: ``updatedAt`` = ``now_ms`` (default: the mutation clock, later
+        than every timestamp so far) and ``status`` (default: every other one, chosen by the
+        call's rng, flips open<->closed, pending/bulk_sent -> open). ``ids`` and/or a
+        deterministic sample of ``fraction`` of all conversations. Returns the changed ids in
+        their new list order (newest first). Unknown ids raise ``ValueError``."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if now_ms is not None and (isinstance(now_ms, bool) or not isinstance(now_ms, int)):
+            raise ValueError(f"now_ms must be an int (epoch milliseconds), got {now_ms!r}")
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            rng = self._rng("update_conversations")
+            chosen = self._choose(
+                "conversation", r.by_id, r.convs, lambda c: c["id"], ids, fraction, rng
+            )
+            if not chosen:
+                return []
+            ts = self._tick() if now_ms is None else self._advance(now_ms)
+            replaced = []
+            for cid in chosen:
+                old = r.by_id[cid]
+                new = dict(old)
+                new["updatedAt"] = ts
+                if status is not None:
+                    new["status"] = status
+                elif rng.random() < 0.5:
+                    new["status"] = NEXT_STATUS.get(old.get("status"), "open")
+                replaced.append((old, new))
+            self._publish(r.with_conversations(replaced))
+            return [c["id"] for _, c in sorted(replaced, key=lambda oc: _key(oc[1]))]
+
+    def add_conversations(self, n: int) -> list[int]:
+        """Create ``n`` open conversations, newer (ids and timestamps) than all others.
+        Returns their ids in list order (newest first)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            rng = self._rng("add_conversations")
+            if not n:
+                return []
+            ts = self._tick()
+            next_id = max(r.by_id, default=4_600_000_000)
+            inboxes, playbooks = pools(r.convs)
+            user_ids = [u["id"] for u in r.users]
+            org_id = self.dataset.org_id
+            added = []
+            for _ in range(n):
+                next_id += 1 + rng.randrange(5_000)
+                added.append(
+                    new_conversation(rng, next_id, ts, org_id, user_ids, inboxes, playbooks)
+                )
+            self._publish(r.with_conversations([(None, c) for c in added]))
+            return [c["id"] for c in reversed(added)]
+
+    def update_accounts(
+        self, keys: Iterable[str] | None = None, fraction: float | None = None
+    ) -> list[str]:
+        """Bump ``updateDateTime`` (mutation clock) and rename (``" (rev N)"`` suffix) the
+        accounts with these ``accountId`` keys and/or a sample ``fraction``. Their position in
+        GET /accounts does not change. Returns the keys in list order."""
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            rng = self._rng("update_accounts")
+            index = {a["accountId"]: i for i, a in enumerate(r.accounts)}
+            chosen = self._choose(
+                "account", index, r.accounts, lambda a: a["accountId"], keys, fraction, rng
+            )
+            if not chosen:
+                return []
+            ts = self._tick()
+            accounts = list(r.accounts)
+            for key in chosen:
+                i = index[key]
+                acc = dict(accounts[i])
+                acc["name"] = revised_name(acc.get("name"), self._mutations)
+                acc["updateDateTime"] = ts
+                accounts[i] = acc
+            self._publish(r.with_accounts(accounts))
+            return sorted(chosen, key=index.__getitem__)
+
+    def remove_accounts(self, keys: Iterable[str]) -> list[str]:
+        """Hard-delete accounts (gone from GET /accounts; ``total`` drops). Returns the keys
+        in former list order."""
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            self._rng("remove_accounts")
+            index = {a["accountId"]: i for i, a in enumerate(r.accounts)}
+            chosen = self._choose("account", index, r.accounts, None, keys, None, None)
+            gone = set(chosen)
+            self._publish(r.with_accounts([a for a in r.accounts if a["accountId"] not in gone]))
+            return sorted(chosen, key=index.__getitem__)
+
+    def update_users(
+        self, ids: Iterable[int] | None = None, fraction: float | None = None
+    ) -> list[int]:
+        """Bump ``updatedAt`` (mutation clock) and rename (``" (rev N)"``) users. Returns the
+        ids in list order."""
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            rng = self._rng("update_users")
+            index = {u["id"]: i for i, u in enumerate(r.users)}
+            chosen = self._choose("user", index, r.users, lambda u: u["id"], ids, fraction, rng)
+            if not chosen:
+                return []
+            ts = self._tick()
+            users = list(r.users)
+            for uid in chosen:
+                i = index[uid]
+                user = dict(users[i])
+                user["name"] = revised_name(user.get("name"), self._mutations)
+                user["updatedAt"] = ts
+                users[i] = user
+            self._publish(r.with_users(users))
+            return sorted(chosen, key=index.__getitem__)
+
+    def remove_users(self, ids: Iterable[int]) -> list[int]:
+        """Delete users from GET /users/list (references to them elsewhere stay, like a
+        deactivated agent's old conversations). Returns the ids in former list order."""
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            self._rng("remove_users")
+            index = {u["id"]: i for i, u in enumerate(r.users)}
+            chosen = self._choose("user", index, r.users, None, ids, None, None)
+            gone = set(chosen)
+            self._publish(r.with_users([u for u in r.users if u["id"] not in gone]))
+            return sorted(chosen, key=index.__getitem__)
+
+    # -- mutation plumbing --
+    def _rng(self, op: str) -> random.Random:
+        self._mutations += 1
+        return random.Random(f"driftsync-simulator:{self.config.seed}:{op}:{self._mutations}")
+
+    @staticmethod
+    def _choose(
+        kind: str,
+        index: dict[Any, Any],
+        records: list[dict[str, Any]],
+        key_of: Any,
+        wanted: Iterable[Any] | None,
+        fraction: float | None,
+        rng: random.Random | None,
+    ) -> list[Any]:
+        if wanted is None and fraction is None:
+            raise ValueError(f"name the {kind}s to change (ids/keys) or pass a fraction")
+        if isinstance(wanted, (str, bytes)):
+            raise ValueError(f"{kind} ids/keys must be a list, got {wanted!r}")
+        chosen: dict[Any, None] = dict.fromkeys(wanted or ())
+        unknown = [k for k in chosen if k not in index]
+        if unknown:
+            raise ValueError(f"unknown {kind} ids/keys: {unknown[:20]}")
+        if fraction is not None:
+            assert rng is not None and key_of is not None
+            for p in sample_positions(rng, len(records), fraction):
+                chosen[key_of(records[p])] = None
+        return list(chosen)
+
+    def _data_max_ms(self, full: bool) -> int:
+        r = self._rendered
+        if full:
+            stamps = [c.get(f, 0) for c in r.convs for f in ("createdAt", "updatedAt")]
+        else:
+            stamps = [r.convs[0]["updatedAt"]] if r.convs else []
+        stamps += [a.get(f, 0) for a in r.accounts for f in ("createDateTime", "updateDateTime")]
+        stamps += [u.get(f, 0) for u in r.users for f in ("createdAt", "updatedAt")]
+        return max((t for t in stamps if isinstance(t, int)), default=0)
+
+    def _tick(self) -> int:
+        """The mutation clock's next reading: a whole minute after everything so far."""
+        last = self._clock_ms if self._clock_ms is not None else self._data_max_ms(full=True)
+        self._clock_ms = next_minute(max(last, self._data_max_ms(full=False)))
+        return self._clock_ms
+
+    def _advance(self, now_ms: int) -> int:
+        last = self._clock_ms if self._clock_ms is not None else self._data_max_ms(full=True)
+        self._clock_ms = max(last, now_ms)
+        return now_ms
+
+    def _publish(self, rendered: _Rendered) -> None:
+        self._rendered = rendered
+        self.dataset.conversations = rendered.convs
+        self.dataset.accounts = rendered.accounts
+        self.dataset.users = rendered.users
+
+    def _list_page_served(self) -> None:
+        """Count a served list page; fire the mid-run mutation hook on the configured one."""
+        n = self.config.mutate_after_list_pages
+        with self._lock:
+            self._list_pages += 1
+            fire = bool(n) and self._list_pages == n
+        if fire:
+            try:
+                self.hook_changed = self._fire_hook()
+            except Exception:  # noqa: BLE001 - a broken hook must not break the page
+                traceback.print_exc()
+
+    def _fire_hook(self) -> list[int]:
+        cfg = self.config
+        spec = cfg.mutate_conversation_ids
+        got = spec(self) if callable(spec) else spec
+        known = self._rendered.by_id
+        ids = [i for i in (got or ()) if i in known]
+        fraction = cfg.mutate_conversation_fraction or None
+        if not ids and fraction is None:
+            return []
+        return self.update_conversations(ids=ids, fraction=fraction)
 
     # -- request bookkeeping (called by the handler) --
     def _admit(self, route: str) -> int:
@@ -432,8 +812,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return "GET /accounts"
             if path == "/users/list":
                 return "GET /users/list"
-        elif method == "POST" and path == "/app/token_info":
-            return "POST /app/token_info"
+        elif method == "POST":
+            if path == "/app/token_info":
+                return "POST /app/token_info"
+            if path == "/oauth2/token":
+                return "POST /oauth2/token"
         return f"{method} {path}"
 
     # -- request handling --
@@ -445,7 +828,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._self_path = path + ("?" + split.query if split.query else "")
 
         if path.startswith("/_simulator/"):
-            self._admin(method, path)
+            self._admin(method, path, body)
             return
 
         cfg = sim.config
@@ -473,12 +856,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         try:
-            if sim._revoked():
+            if route == "POST /oauth2/token":
+                status, out = self._oauth_token(sim, cfg, body)
+            elif sim._revoked():
                 raise _Reply(401, ERR_401)
-            if route == "POST /app/token_info":
-                status, out = self._token_info(cfg, body)
+            elif route == "POST /app/token_info":
+                status, out = self._token_info(sim, cfg, body)
             else:
-                if not self._authorized(cfg):
+                if not self._authorized(sim, cfg):
                     raise _Reply(401, ERR_401)
                 scope = SCOPE_BY_ROUTE.get(route)
                 if scope is None:
@@ -499,16 +884,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply.status, reply.body)
             return
         sim._succeeded()
+        if route == "GET /conversations/list":
+            # the page is already rendered: the hook's changes show from the next request on
+            sim._list_page_served()
         self._send(status, out)
 
-    def _authorized(self, cfg: SimulatorConfig) -> bool:
+    def _bearer(self) -> str | None:
         auth = self.headers.get("Authorization")
         if not auth:
-            return False
+            return None
         scheme, _, token = auth.partition(" ")
-        return scheme.lower() == "bearer" and token.strip() == cfg.token
+        return token.strip() if scheme.lower() == "bearer" else None
 
-    def _admin(self, method: str, path: str) -> None:
+    def _authorized(self, sim: DriftSimulator, cfg: SimulatorConfig) -> bool:
+        """Bearer token known and not expired (counts one use of it)."""
+        return sim._token_book.use(self._bearer(), cfg)
+
+    def _admin(self, method: str, path: str, body: bytes) -> None:
         sim = self.server.sim
         if method == "GET" and path == "/_simulator/stats":
             counts = sim.request_counts()
@@ -516,6 +908,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "POST" and path == "/_simulator/reset":
             sim.reset_counts()
             self._send(200, orjson.dumps({"ok": True}))
+        elif method == "GET" and path == "/_simulator/tokens":
+            access, refresh = sim.current_tokens()
+            self._send(200, orjson.dumps({"access_token": access, "refresh_token": refresh}))
+        elif method == "POST" and path == "/_simulator/mutate":
+            try:
+                changed = _admin_mutate(sim, body)
+            except (ValueError, TypeError) as exc:
+                self._send(400, _err("validation_error", str(exc)))
+                return
+            self._send(200, orjson.dumps({"changed": changed}))
         else:
             self._send(404, ERR_404)
 
@@ -627,11 +1029,16 @@ class _Handler(BaseHTTPRequestHandler):
         out.append(b"}}")
         return b"".join(out)
 
-    def _token_info(self, cfg: SimulatorConfig, body: bytes) -> tuple[int, bytes]:
-        # token_info authenticates the token in the body; an Authorization header, if sent,
-        # must be valid too.
-        if self.headers.get("Authorization") and not self._authorized(cfg):
-            raise _Reply(401, ERR_401)
+    def _token_info(
+        self, sim: DriftSimulator, cfg: SimulatorConfig, body: bytes
+    ) -> tuple[int, bytes]:
+        # token_info authenticates the token in the body (one use of it); an Authorization
+        # header, if sent, must be valid too (the same token is counted once).
+        header_token = None
+        if self.headers.get("Authorization"):
+            if not self._authorized(sim, cfg):
+                raise _Reply(401, ERR_401)
+            header_token = self._bearer()
         try:
             payload = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
@@ -639,17 +1046,93 @@ class _Handler(BaseHTTPRequestHandler):
         token = payload.get("access_token") if isinstance(payload, dict) else None
         if not isinstance(token, str):
             raise _Reply(400, _err("validation_error", "access_token is required"))
-        if token != cfg.token:
+        if token != header_token and not sim._token_book.use(token, cfg):
             raise _Reply(401, ERR_401)
-        meta = self.server.sim._rendered.token_meta
+        meta = sim._rendered.token_meta
+        refreshed, created_ms = sim._token_book.info(token)
         info = {
             "access_token": token,
             "authenticated_userid": meta["authenticated_userid"],
             "credential_id": meta["credential_id"],
             "token_type": meta["token_type"],
-            "expires_in": meta["expires_in"],
-            "created_at": meta["created_at"],
+            # an "Install to Drift" token never expires (0); OAuth tokens: 2 h, in millis
+            "expires_in": EXPIRES_IN * 1000 if refreshed else meta["expires_in"],
+            "created_at": created_ms if refreshed else meta["created_at"],
             "scope": " ".join(cfg.granted_scopes()),
             "id": meta["id"],
         }
         return 200, orjson.dumps(info)
+
+    def _oauth_token(
+        self, sim: DriftSimulator, cfg: SimulatorConfig, body: bytes
+    ) -> tuple[int, bytes]:
+        if cfg.client_id is None:
+            raise _Reply(404, ERR_404)
+        try:
+            params = parse_token_request(
+                body, self.headers.get("Content-Type") or "", self.headers.get("Authorization")
+            )
+            out = sim._token_book.refresh(params, cfg, sim.dataset.org_id, sim._revoked())
+        except OAuthError as exc:
+            raise _Reply(exc.status, exc.body) from None
+        return 200, out
+
+
+# --- admin mutations -------------------------------------------------------------------------------
+
+
+def _selection(spec: Any, id_key: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"ids": [...]}`` / ``{"fraction": f}`` (or a bare list of ids) as keyword arguments."""
+    if isinstance(spec, list):
+        return {id_key: spec}
+    if not isinstance(spec, dict):
+        raise ValueError("expected a list of ids or an object with ids/keys and/or fraction")
+    unknown = set(spec) - {"ids", "keys", "fraction", *extra}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    ids = spec.get("ids", spec.get("keys"))
+    if ids is not None:
+        if not isinstance(ids, list):
+            raise ValueError("ids must be a list")
+        out[id_key] = ids
+    if spec.get("fraction") is not None:
+        fraction = spec["fraction"]
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+            raise ValueError("fraction must be a number")
+        out["fraction"] = float(fraction)
+    return out
+
+
+def _admin_mutate(sim: DriftSimulator, body: bytes) -> list[Any]:
+    """``POST /_simulator/mutate``: exactly one operation per request."""
+    try:
+        req = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        raise ValueError("body must be JSON") from None
+    if not isinstance(req, dict) or len(req) != 1:
+        raise ValueError("body must be a JSON object with exactly one operation")
+    ((op, spec),) = req.items()
+    if op == "update_conversations":
+        kwargs = _selection(spec, "ids", ("now_ms", "status"))
+        if isinstance(spec, dict):
+            for name in ("now_ms", "status"):
+                if spec.get(name) is not None:
+                    kwargs[name] = spec[name]
+        return sim.update_conversations(**kwargs)
+    if op == "add_conversations":
+        n = spec.get("n") if isinstance(spec, dict) else spec
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError("add_conversations takes a count")
+        return sim.add_conversations(n)
+    if op == "update_accounts":
+        return sim.update_accounts(**_selection(spec, "keys"))
+    if op == "update_users":
+        return sim.update_users(**_selection(spec, "ids"))
+    if op in ("remove_accounts", "remove_users"):
+        if isinstance(spec, dict):
+            spec = spec.get("ids", spec.get("keys"))
+        if not isinstance(spec, list):
+            raise ValueError(f"{op} takes a list")
+        return sim.remove_accounts(spec) if op == "remove_accounts" else sim.remove_users(spec)
+    raise ValueError(f"unknown operation: {op}")
