@@ -27,6 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from sync import TOKEN, reset, start_simulator, stats  # noqa: E402
 
+HOUR_MS = 3_600_000
+
+
+def newest_update(url: str) -> int:
+    """The newest updatedAt Drift has: the first item of its newest-first list."""
+    request = urllib.request.Request(f"{url}/conversations/list?limit=1",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request) as response:
+        return int(json.loads(response.read())["data"][0]["updatedAt"])
+
 
 def mutate(url: str, body: dict[str, object]) -> list[int]:
     request = urllib.request.Request(f"{url}/_simulator/mutate", data=json.dumps(body).encode(),
@@ -67,8 +77,16 @@ def main() -> None:
               f"{full.get('GET /conversations/list', 0):,} list requests, "
               f"{full.get('GET /conversations/{id}', 0):,} detail requests", flush=True)
         rounds = []
+        clock = newest_update(url)
         for _ in range(args.rounds):
-            changed = len(mutate(url, {"update_conversations": {"fraction": args.fraction}}))
+            # An hour of Drift activity between two hourly syncs: the updates arrive in 20
+            # batches, 3 minutes apart, rather than all at one instant.
+            updated: set[int] = set()
+            for _batch in range(20):
+                clock += HOUR_MS // 20
+                updated.update(mutate(url, {"update_conversations": {
+                    "fraction": args.fraction / 20, "now_ms": clock}}))
+            changed = len(updated)
             seconds, counts = timed_sync(url, database, details, "incremental")
             rounds.append((seconds, counts.get("GET /conversations/list", 0),
                            counts.get("GET /conversations/{id}", 0), changed))

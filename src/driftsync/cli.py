@@ -253,7 +253,7 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
               default="incremental", show_default=True,
               help="incremental: only what changed since the last successful run (a table's "
                    "first run is always full); full-refresh: read and write everything.")
-@click.option("--lookback", type=click.IntRange(min=0), default=60, show_default=True,
+@click.option("--lookback", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="MINUTES",
               help="Incremental conversations: also re-read those updated this many minutes "
                    "before the last synced update.")

@@ -50,9 +50,10 @@ log = logging.getLogger("driftsync.sync")
 
 
 Mode = Literal["incremental", "full-refresh"]
-DEFAULT_LOOKBACK_MS = 60 * 60 * 1000
-"""Re-read conversations updated up to an hour before the bookmark: cheap insurance against
-clock skew between Drift's servers and late-arriving updates."""
+DEFAULT_LOOKBACK_MS = 2 * 60 * 1000
+"""Re-read conversations updated up to two minutes before the bookmark: insurance against
+clock skew between Drift's servers and updates that show up late in the list. Everything in
+the window is read again on every run, so a long window costs requests on busy inboxes."""
 
 
 @dataclass(frozen=True)
