@@ -182,3 +182,21 @@ def test_oauth_tokens_that_expire_are_refreshed_mid_run(tmp_path: Path) -> None:
                                           str(database)], env=env)
         assert again.exit_code == 0, again.output
         assert conversations_in_db(database) == conversations_in_drift(sim)
+
+
+def test_a_failed_full_refresh_leaves_the_old_tables_exactly_as_they_were(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database)
+        before = {t: fetch_rows(database, f"SELECT * FROM drift.{t} ORDER BY 1, 2")
+                  for t in ("accounts", "conversations", "users")}
+        sim.update_conversations(fraction=0.2)
+        sim.update_accounts(fraction=0.2)
+        sim.config.revoke_after = 2  # dies on the second page of accounts
+        sim.reset_counts()
+        with Warehouse(Destination(database=database)) as warehouse, client_for(sim) as client:
+            result = run_sync(client, warehouse, SyncOptions(mode="full-refresh"))
+    assert [t.status for t in result.tables] == ["failed"] * 3
+    after = {t: fetch_rows(database, f"SELECT * FROM drift.{t} ORDER BY 1, 2")
+             for t in ("accounts", "conversations", "users")}
+    assert after == before
