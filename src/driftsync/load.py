@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # Before dlt is imported: no telemetry leaves this machine, ever.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -35,6 +35,7 @@ from .errors import DestinationError, DriftSyncError  # noqa: E402
 from .transform import dlt_columns  # noqa: E402
 
 log = logging.getLogger("driftsync.load")
+E = TypeVar("E", bound=BaseException)
 
 
 class _ExpectedHintNotice(logging.Filter):
@@ -171,9 +172,9 @@ class Warehouse:
         try:
             self.pipeline.run(resource, schema=self._pipeline_schema())
         except PipelineStepFailed as exc:
-            if _in_chain(exc, KeyboardInterrupt):
+            if _find_in_chain(exc, KeyboardInterrupt) is not None:
                 raise KeyboardInterrupt from exc
-            cause = _drift_cause(exc)
+            cause = _find_in_chain(exc, DriftSyncError)
             if cause is not None:
                 raise cause from exc
             raise DestinationError(
@@ -298,23 +299,12 @@ class Warehouse:
         return rows
 
 
-def _in_chain(exc: BaseException, kind: type[BaseException]) -> bool:
+def _find_in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of ``kind`` in ``exc``'s cause/context chain (dlt wraps ours)."""
     seen: set[int] = set()
     node: BaseException | None = exc
     while node is not None and id(node) not in seen:
         if isinstance(node, kind):
-            return True
-        seen.add(id(node))
-        node = node.__cause__ or node.__context__
-    return False
-
-
-def _drift_cause(exc: BaseException) -> DriftSyncError | None:
-    """Our own error raised inside dlt's extract step, unwrapped from dlt's wrappers."""
-    seen: set[int] = set()
-    node: BaseException | None = exc
-    while node is not None and id(node) not in seen:
-        if isinstance(node, DriftSyncError):
             return node
         seen.add(id(node))
         node = node.__cause__ or node.__context__
