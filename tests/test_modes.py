@@ -48,8 +48,9 @@ def test_first_run_is_full_then_incremental_reads_only_the_top(tmp_path: Path) -
     assert {t.mode for t in second.values()} == {"incremental"}
     conversations = second["conversations"]
     # Page 1 holds the newest (inside the look-back window), page 2 is older: stop there.
+    # Nothing changed, so nothing is fetched in detail or written.
     assert counts["GET /conversations/list"] == 2
-    assert counts["GET /conversations/{id}"] == conversations.written <= 100
+    assert counts.get("GET /conversations/{id}", 0) == conversations.written == 0
     assert conversations_in_db(database) == expected
     assert second["accounts"].written == 0 and second["users"].written == 0
 
@@ -64,7 +65,7 @@ def test_incremental_picks_up_updated_conversations_with_few_requests(tmp_path: 
         counts = sim.request_counts()
         expected = conversations_in_drift(sim)
     assert result["conversations"].mode == "incremental"
-    assert 250 <= result["conversations"].written <= 300
+    assert result["conversations"].written == 250
     assert counts["GET /conversations/list"] <= -(-250 // 100) + 2
     assert conversations_in_db(database) == expected
 
@@ -200,3 +201,40 @@ def test_a_failed_full_refresh_leaves_the_old_tables_exactly_as_they_were(tmp_pa
     after = {t: fetch_rows(database, f"SELECT * FROM drift.{t} ORDER BY 1, 2")
              for t in ("accounts", "conversations", "users")}
     assert after == before
+
+
+def test_a_detail_newer_than_the_list_does_not_lift_the_bookmark(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running(conversations=1500) as sim:
+        sync(sim, database)
+        newest = sim.dataset.conversations[0]["updatedAt"]
+        on_page_one = sim.dataset.conversations[50]["id"]
+        sim.update_conversations(ids=[on_page_one], now_ms=newest + 1_000)  # changed: listed
+        deep = [c["id"] for c in sim.dataset.conversations[-250:]]
+
+        def during_the_run(s: Any) -> list[int]:
+            # After page 1 is listed: 250 deep conversations are updated (they move to the
+            # front, behind the reader), then the one on page 1 again, so its detail, fetched
+            # next, shows a time later than theirs.
+            s.update_conversations(ids=deep, now_ms=newest + 60_000)
+            return [on_page_one]
+
+        sim.config.mutate_after_list_pages = 1
+        sim.config.mutate_conversation_ids = during_the_run
+        sim.reset_counts()
+        sync(sim, database, tables=["conversations"], lookback_ms=0)
+        sim.config.mutate_after_list_pages = 0
+        sim.reset_counts()
+        sync(sim, database, tables=["conversations"], lookback_ms=0)
+        assert conversations_in_db(database) == conversations_in_drift(sim)
+
+
+def test_an_incremental_run_with_nothing_new_fetches_no_details(tmp_path: Path) -> None:
+    database = tmp_path / "drift.duckdb"
+    with running() as sim:
+        sync(sim, database)
+        sim.reset_counts()
+        result = sync(sim, database, tables=["conversations"])["conversations"]
+        counts = sim.request_counts()
+    assert (result.written, result.rows) == (0, 100)
+    assert counts == {"GET /conversations/list": 2}

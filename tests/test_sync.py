@@ -211,7 +211,7 @@ def test_a_failed_table_keeps_its_last_good_data(tmp_path: Path) -> None:
         before = fetch_rows(database, "SELECT * FROM drift.conversations ORDER BY id")
         sim.config.revoke_after = 5  # token revoked after a few pages of conversations
         sim.reset_counts()
-        result = sync(sim, database, tables=["conversations"])
+        result = sync(sim, database, tables=["conversations"], mode="full-refresh")
     assert not result.ok
     assert result.tables[0].error.startswith("Drift rejected the access token (401: ")
     assert fetch_rows(database, "SELECT * FROM drift.conversations ORDER BY id") == before

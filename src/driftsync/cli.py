@@ -52,6 +52,11 @@ class DriftSyncGroup(click.Group):
             sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # The reader went away (`driftsync status | head -1`): stop quietly, like cat does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             err.print("Interrupted: tables that had not finished keep their previous data. "
                       "Run the same command again to finish.")
@@ -379,7 +384,8 @@ def status(database: str | None, limit: int) -> None:
         out.print(f"No runs recorded in {settings.database} yet.")
         return
     for record in records:
-        took = f"{record.seconds:.1f}s" if record.seconds is not None else "still running"
+        took = (f"{record.seconds:.1f}s" if record.seconds is not None
+                else "still running" if record.status == "running" else "-")
         started = record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
         if record.error and record.status != "failed":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,7 +125,8 @@ def run_sync(
                 outcome = _sync_table(client, warehouse, table, options, listener)
                 fatal = outcome if outcome.fatal else None
             else:
-                outcome = TableResult(table.name, "failed", error=f"not synced: {fatal.error}")
+                outcome = TableResult(table.name, "failed", error=f"not synced: {fatal.error}",
+                                      mode="-")
             runs.record_table(warehouse, result.run_id, outcome)
             result.tables.append(outcome)
             listener.table_finished(outcome)
@@ -208,7 +209,16 @@ def _sync_by_cursor(
             outcome.written += 1
             yield record
 
-    records = fetch_records(client, table, options, on_page, stop_below=stop_below)
+    def changed_only(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop records whose cursor value is already stored: no detail call, no write."""
+        assert table.cursor is not None
+        stored = warehouse.values_for(table.name, table.primary_key, table.cursor,
+                                      [_key(table, r.get(table.primary_key)) for r in page])
+        return [r for r in page
+                if stored.get(_key(table, r.get(table.primary_key))) != r.get(table.cursor)]
+
+    records = fetch_records(client, table, options, on_page, stop_below=stop_below,
+                            keep=changed_only if stop_below is not None else None)
     _load_if_any(warehouse, table, counted(records), options, always=not incremental)
 
 
@@ -270,6 +280,7 @@ def fetch_records(
     options: SyncOptions,
     on_page: Any = None,
     stop_below: int | None = None,
+    keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every record of ``table`` as Drift sends it, page by page, never the whole table at once.
 
@@ -281,6 +292,9 @@ def fetch_records(
         paginate(client, table.endpoint, table.pagination, table.records_path, table.page_size),
         table, stop_below,
     )
+    if keep is not None:
+        pages = _kept(pages, keep, on_page)
+        on_page = None
     if not (table.detail_endpoint and options.conversation_details):
         for page in pages:
             if on_page:
@@ -299,6 +313,15 @@ def fetch_records(
                 yield from detailed
         finally:
             pool.shutdown(cancel_futures=True)
+
+
+def _kept(pages: Iterator[Page], keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+          on_page: Any) -> Iterator[Page]:
+    """Pages with only the records worth writing; progress counts every record read."""
+    for page in pages:
+        if on_page:
+            on_page(len(page.records))
+        yield Page(page.number, keep(page.records))
 
 
 def _pages_until(pages: Iterator[Page], table: Table, stop_below: int | None) -> Iterator[Page]:
@@ -337,7 +360,14 @@ def _with_detail(client: DriftClient, table: Table, record: dict[str, Any]) -> d
             f"Drift answered GET {table.detail_endpoint} without a 'data' object.",
             endpoint=f"GET {table.detail_endpoint}",
         )
-    return {**record, **detail}
+    merged = {**record, **detail}
+    if table.cursor and table.cursor in record:
+        # Keep the list's cursor value. The detail is read later and may already show an
+        # update made during this run; storing that newer value would lift the bookmark
+        # above conversations that moved to the front of the list behind the reader, and
+        # the next run would never look for them. The next run re-reads this row instead.
+        merged[table.cursor] = record[table.cursor]
+    return merged
 
 
 def _now() -> datetime:

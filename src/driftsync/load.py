@@ -229,6 +229,19 @@ class Warehouse:
             return None
         return self.execute(f"SELECT max({_ident(column)}) FROM {self.qualified(table_name)}")[0][0]
 
+    def values_for(self, table_name: str, key: str, column: str, keys: Sequence[Any]) -> dict[Any, Any]:
+        """``column`` of the stored rows with these keys, by key."""
+        wanted = [k for k in keys if k is not None]
+        if not wanted:
+            return {}
+        marks = ", ".join(["%s"] * len(wanted))
+        rows = self.execute(
+            f"SELECT {_ident(key)}, {_ident(column)} FROM {self.qualified(table_name)} "
+            f"WHERE {_ident(key)} IN ({marks})",
+            tuple(wanted),
+        )
+        return dict(rows)
+
     def stored_hashes(self, table_name: str, key: str) -> dict[Any, str]:
         """Content hash by primary key for the rows not marked deleted ("" where unknown)."""
         if not self.has_table(table_name):
