@@ -138,10 +138,35 @@ def test_docs_tables_md_is_generated_from_the_catalog() -> None:
 
 
 def test_selecting_tables() -> None:
-    assert [t.name for t in select_tables(None)] == ["accounts", "conversations", "users"]
+    assert [t.name for t in select_tables(None)] == [
+        "accounts", "account_custom_properties", "conversations", "conversation_tags",
+        "conversation_participants", "messages", "users", "teams", "meetings", "contacts",
+        "contact_attributes", "playbooks", "conversational_landing_pages",
+    ]
     assert [t.name for t in select_tables(["users", "accounts"])] == ["accounts", "users"]
     with pytest.raises(ConfigError) as caught:
-        select_tables(["users", "contacts"])
+        select_tables(["users", "contact"])
     assert str(caught.value) == (
-        "Unknown table 'contacts'. Choose from: accounts, conversations, users."
+        "Unknown table 'contact'. Choose from: accounts, account_custom_properties, "
+        "conversations, conversation_tags, conversation_participants, messages, users, teams, "
+        "meetings, contacts, contact_attributes, playbooks, conversational_landing_pages."
     )
+
+
+def test_selecting_a_table_brings_the_tables_it_is_made_from() -> None:
+    assert [t.name for t in select_tables(["messages"])] == ["conversations", "messages"]
+    assert [t.name for t in select_tables(["contacts"])] == [
+        "conversations", "meetings", "contacts"]
+    assert [t.name for t in select_tables(["account_custom_properties"])] == [
+        "accounts", "account_custom_properties"]
+
+
+def test_every_table_declares_scope_key_and_described_columns() -> None:
+    for table in CATALOG.values():
+        assert table.scope in {"account_read", "conversation_read", "user_read", "contact_read",
+                               "all_contact_read", "playbook_read"}, table.name
+        assert table.description and table.title
+        for column in table.all_columns:
+            assert column.description.strip(), (table.name, column.name)
+        for key in table.key_columns:
+            assert not table.column(key).nullable, (table.name, key)

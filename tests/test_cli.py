@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from driftsync.catalog import CATALOG
 from driftsync.cli import main
 from driftsync.docs import render_markdown
 
@@ -49,9 +50,19 @@ def test_check_reports_each_tables_scope(sim: Any) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"Token OK (from --token) for Drift org {sim.dataset.org_id} at {sim.url}"
     assert lines[1:] == [
-        "  ok      accounts        needs account_read",
-        "  ok      conversations   needs conversation_read",
-        "  ok      users           needs user_read",
+        "  ok      accounts                     needs account_read",
+        "  ok      account_custom_properties    needs account_read",
+        "  ok      conversations                needs conversation_read",
+        "  ok      conversation_tags            needs conversation_read",
+        "  ok      conversation_participants    needs conversation_read",
+        "  ok      messages                     needs conversation_read",
+        "  ok      users                        needs user_read",
+        "  ok      teams                        needs user_read",
+        "  ok      meetings                     needs user_read",
+        "  ok      contacts                     needs contact_read",
+        "  ok      contact_attributes           needs all_contact_read",
+        "  ok      playbooks                    needs playbook_read",
+        "  ok      conversational_landing_pages needs playbook_read",
     ]
 
 
@@ -59,10 +70,11 @@ def test_check_names_the_missing_scope() -> None:
     with running(missing_scopes={"conversation_read"}) as sim:
         result = cli("check", "--api-url", sim.url, "--token", sim.config.token)
     assert result.exit_code == 1
-    assert "  missing conversations   needs conversation_read" in result.stdout
+    assert "  missing conversations                needs conversation_read" in result.stdout
     assert result.stderr == (
-        "Error: The token lacks conversation_read, needed by conversations. Add the scopes "
-        "under SETTINGS > OAuth & Scopes in your Drift app and reinstall it.\n"
+        "Error: The token lacks conversation_read, needed by conversations, conversation_tags, "
+        "conversation_participants, messages. Add the scopes under SETTINGS > OAuth & Scopes in "
+        "your Drift app and reinstall it.\n"
     )
 
 
@@ -94,20 +106,26 @@ def test_sync_then_status(sim: Any, tmp_path: Path) -> None:
     assert status.exit_code == 0
     lines = status.stdout.splitlines()
     assert "  succeeded  " in lines[0]
-    assert lines[3].split()[:4] == ["users", "full", "succeeded", f"{len(sim.dataset.users)}"]
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted(CATALOG)
+    users = next(line for line in lines if line.split()[0] == "users")
+    assert users.split()[:4] == ["users", "full", "succeeded", f"{len(sim.dataset.users)}"]
 
 
-def test_sync_with_a_missing_scope_syncs_the_other_tables_and_fails() -> None:
-    with running(missing_scopes={"user_read"}) as sim:
+def test_sync_with_a_missing_scope_warns_skips_those_tables_and_syncs_the_rest() -> None:
+    with running(missing_scopes={"playbook_read"}) as sim:
         result = cli(*sync_args(sim, "--database", "d.duckdb"))
-    assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        "Error: users: Drift refused access to users (403): the token lacks the 'user_read' "
-        "scope. Add 'user_read' under SETTINGS > OAuth & Scopes in your Drift app, reinstall "
-        "the app, and use the new token."
-    )
-    assert "│ accounts      │ full │ ok     │" in result.stdout
-    assert "│ users         │ full │ failed │" in result.stdout
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-2:] == [
+        "Warning: playbooks: skipped: the token lacks the 'playbook_read' scope that playbooks "
+        "needs. Add 'playbook_read' under SETTINGS > OAuth & Scopes in your Drift app, reinstall "
+        "the app, and use the new token; or leave the table out with --tables.",
+        "Warning: conversational_landing_pages: skipped: the token lacks the 'playbook_read' "
+        "scope that conversational_landing_pages needs. Add 'playbook_read' under SETTINGS > "
+        "OAuth & Scopes in your Drift app, reinstall the app, and use the new token; or leave "
+        "the table out with --tables.",
+    ]
+    assert "│ accounts                     │ full │ ok      │" in result.stdout
+    assert "│ playbooks                    │ -    │ skipped │" in result.stdout
 
 
 def test_unreachable_host() -> None:
@@ -123,8 +141,10 @@ def test_unreachable_host() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["sync", "--token", "t", "--tables", "users,messages"],
-         "Error: Unknown table 'messages'. Choose from: accounts, conversations, users.\n"),
+        (["sync", "--token", "t", "--tables", "users,message"],
+         "Error: Unknown table 'message'. Choose from: accounts, account_custom_properties, "
+         "conversations, conversation_tags, conversation_participants, messages, users, teams, "
+         "meetings, contacts, contact_attributes, playbooks, conversational_landing_pages.\n"),
         (["sync", "--token", "t", "--tables", ","],
          "Error: --tables needs table names, e.g. --tables accounts,conversations,users\n"),
         (["sync", "--token", "t", "--api-url", "ftp://drift"],
@@ -190,9 +210,11 @@ def test_demo_runs_offline_and_prints_counts_and_a_query(tmp_path: Path) -> None
     result = cli("demo", "--conversations", "300", "--accounts", "120", "--users", "9")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "  drift.accounts              120" in out
-    assert "  drift.conversations         300" in out
-    assert "  drift.users                   9" in out
+    assert "  drift.accounts                          120" in out
+    assert "  drift.conversations                     300" in out
+    assert "  drift.users                               9" in out
+    for name in CATALOG:
+        assert f"  drift.{name} " in out
     assert "FROM drift.conversations" in out
     assert "duckdb.connect('drift.duckdb').sql('SELECT * FROM drift.users LIMIT 5').show()" in out
     assert (tmp_path / "drift.duckdb").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from driftsync.catalog import CATALOG
 from driftsync.engine import SyncOptions, run_sync
 from driftsync.load import Destination, Warehouse
 
@@ -190,16 +191,16 @@ def test_a_failed_full_refresh_leaves_the_old_tables_exactly_as_they_were(tmp_pa
     with running() as sim:
         sync(sim, database)
         before = {t: fetch_rows(database, f"SELECT * FROM drift.{t} ORDER BY 1, 2")
-                  for t in ("accounts", "conversations", "users")}
+                  for t in CATALOG}
         sim.update_conversations(fraction=0.2)
         sim.update_accounts(fraction=0.2)
         sim.config.revoke_after = 2  # dies on the second page of accounts
         sim.reset_counts()
         with Warehouse(Destination(database=database)) as warehouse, client_for(sim) as client:
             result = run_sync(client, warehouse, SyncOptions(mode="full-refresh"))
-    assert [t.status for t in result.tables] == ["failed"] * 3
+    assert [t.status for t in result.tables] == ["failed"] * len(CATALOG)
     after = {t: fetch_rows(database, f"SELECT * FROM drift.{t} ORDER BY 1, 2")
-             for t in ("accounts", "conversations", "users")}
+             for t in CATALOG}
     assert after == before
 
 
@@ -237,4 +238,4 @@ def test_an_incremental_run_with_nothing_new_fetches_no_details(tmp_path: Path) 
         result = sync(sim, database, tables=["conversations"])["conversations"]
         counts = sim.request_counts()
     assert (result.written, result.rows) == (0, 100)
-    assert counts == {"GET /conversations/list": 2}
+    assert counts == {"POST /app/token_info": 1, "GET /conversations/list": 2}

@@ -161,11 +161,16 @@ def test_user_record_converts_field_by_field() -> None:
 
 @pytest.mark.parametrize("table", list(CATALOG.values()), ids=list(CATALOG))
 def test_missing_keys_are_null(table: Table) -> None:
-    key = {"accountId": "a_b.com"} if table is ACCOUNTS else {"id": 7}
+    if table.name == "meetings":
+        key: dict[str, Any] = {"eventId": "evt-1"}
+    else:
+        key = {k: "a_b.com" if table.column(k).type == "text" else 7 for k in table.key_columns}
 
     result = row(table, key)
 
     expected = {c.name: key.get(c.name) for c in table.all_columns}
+    if table.name == "meetings":
+        expected["meetingKey"] = "event:evt-1"
     if table.change_detection == "content":
         expected["_driftsync_hash"] = content_hash(key)
     assert result == expected
@@ -362,13 +367,13 @@ def test_timestamp_range(ms: Any, expected: datetime | None) -> None:
          "account-object-id"],
 )
 def test_record_without_primary_key_is_malformed(table: Table, record: dict[str, Any]) -> None:
-    good = {table.primary_key: "x_y.com" if table is ACCOUNTS else 1}
+    good = {table.key: "x_y.com" if table is ACCOUNTS else 1}
 
     with pytest.raises(MalformedResponseError) as caught:
         to_arrow(table, [good, record])
 
     assert str(caught.value) == (
-        f"Drift sent a {table.name} record without a usable {table.primary_key} (its primary "
+        f"Drift sent a {table.name} record without a usable {table.key} (its primary "
         f"key), so it cannot be stored exactly once. GET {table.endpoint} returned it; report "
         "it to Drift support."
     )

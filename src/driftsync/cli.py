@@ -152,41 +152,18 @@ def database_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _client(settings: Any, timeout: float, retries: int, *, credentials: Any = None,
             transport: Any = None) -> Any:
-    """A DriftClient for the settings: OAuth refresh when client id, secret and refresh token
-    are all set, else the access token alone. ``credentials`` is ``_credentials(settings)``
-    when the caller needs it too; ``transport`` is the seam for tests."""
-    from .api import DriftClient, RetryPolicy
+    """A DriftClient for the settings (:func:`driftsync.jobs.drift_client`)."""
+    from .jobs import drift_client
 
-    auth, _ = credentials or _credentials(settings)
-    return DriftClient(
-        auth=auth,
-        base_url=settings.api_url,
-        timeout=timeout,
-        retry=RetryPolicy(max_attempts=retries + 1),
-        transport=transport,
-    )
+    return drift_client(settings, timeout, retries, credentials=credentials,
+                        transport=transport)
 
 
 def _credentials(settings: Any) -> tuple[Any, str]:
     """The httpx auth for the settings, and where its token comes from (for messages)."""
-    from functools import partial
+    from .jobs import auth_for
 
-    from .api import BearerAuth, RefreshingAuth
-    from .config import TokenStore
-
-    oauth = settings.oauth()  # ConfigError naming what is missing from a partial set
-    if oauth is None:
-        return BearerAuth(settings.require_token().reveal()), settings.token_source
-    store = TokenStore()
-    start = store.starting_tokens(oauth, settings.token)
-    auth = RefreshingAuth(
-        client_id=oauth.client_id,
-        client_secret=oauth.client_secret.reveal(),
-        refresh_token=start.refresh_token.reveal(),
-        access_token=start.access_token.reveal() if start.access_token else None,
-        on_refresh=partial(store.save, oauth),
-    )
-    return auth, f"OAuth client {oauth.client_id}, refresh token from {start.source}"
+    return auth_for(settings)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -203,9 +180,11 @@ def tables(markdown: bool) -> None:
     from .docs import SQL_TYPES
 
     for table in CATALOG.values():
+        source = (f"from {table.nested.parent}.{table.nested.field}" if table.nested
+                  else f"GET {table.endpoint}")
         out.print(
-            f"[bold]{table.name}[/]  GET {table.endpoint}  key {table.primary_key}  "
-            f"scope {table.scope}"
+            f"[bold]{table.name}[/]  {source}  key {', '.join(table.key_columns)}  "
+            f"scope {table.scope}", markup=True, highlight=False,
         )
         grid = RichTable(show_header=True, header_style="bold", box=None, pad_edge=False)
         grid.add_column("column")
@@ -234,7 +213,7 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
     for table in CATALOG.values():
         ok = table.scope in granted
         mark = "[green]ok[/]     " if ok else "[red]missing[/]"
-        out.print(f"  {mark} {table.name:<15} needs {table.scope}")
+        out.print(f"  {mark} {table.name:<28} needs {table.scope}")
         if not ok:
             missing.append(table)
     if missing:
@@ -246,6 +225,9 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
 
 
 @main.command()
+@click.argument("resource", required=False)
+@click.option("--all", "all_resources", is_flag=True,
+              help="Sync every enabled resource, one after another (driftsync resource list).")
 @click.option("--tables", "table_names", metavar="NAMES",
               help=f"Comma-separated tables to sync [default: all: {','.join(CATALOG)}]")
 @database_option
@@ -262,17 +244,33 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
               metavar="MINUTES",
               help="Incremental conversations: also re-read those updated this many minutes "
                    "before the last synced update.")
-def sync(table_names: str | None, database: str | None, token: str | None,
-         api_url: str | None, timeout: float, retries: int, conversation_details: bool,
-         mode: str, lookback: int) -> None:
-    """Sync Drift tables into the database. Exit code 0 only if every table synced.
+def sync(resource: str | None, all_resources: bool, table_names: str | None,
+         database: str | None, token: str | None, api_url: str | None, timeout: float,
+         retries: int, conversation_details: bool, mode: str, lookback: int) -> None:
+    """Sync Drift tables into the database, or a resource into its own. Exit code 0 only if
+    every table synced.
 
     \b
     Examples:
       driftsync sync                                   # incremental after the first run
       driftsync sync --mode full-refresh
       driftsync sync --tables accounts,users --database ./drift.duckdb
+      driftsync sync acme                              # a resource (driftsync resource add)
+      driftsync sync --all                             # every enabled resource
     """
+    if resource is not None or all_resources:
+        from click.core import ParameterSource
+
+        from .cli_resources import sync_resources
+
+        given = click.get_current_context().get_parameter_source("mode")
+        sync_resources(resource, all_resources,
+                       mode=None if given is ParameterSource.DEFAULT else mode,
+                       lookback_ms=lookback * 60_000, conversation_details=conversation_details,
+                       timeout=timeout, retries=retries,
+                       plain={"--tables": table_names, "--database": database,
+                              "--token": token, "--api-url": api_url})
+        return
     from .config import resolve
     from .engine import SyncOptions
 
@@ -290,7 +288,7 @@ def _parse_tables(value: str | None) -> list[str] | None:
         return None
     names = [n.strip() for n in value.split(",") if n.strip()]
     if not names:
-        raise ConfigError(f"--tables needs table names, e.g. --tables {','.join(CATALOG)}")
+        raise ConfigError("--tables needs table names, e.g. --tables accounts,conversations,users")
     from .catalog import select_tables
 
     select_tables(names)
@@ -305,7 +303,10 @@ def _run_sync(client: Any, database: Path, options: Any) -> Any:
         result = run_sync(client, warehouse, options, listener)
     _print_summary(result.tables, result.seconds, database)
     for t in result.tables:
-        if t.error:
+        if t.status == "skipped" and t.error:
+            err.print(f"[bold yellow]Warning:[/] {t.table}: {escape(_one_line(t.error))}",
+                      markup=True)
+        elif t.error:
             err.print(f"[bold red]Error:[/] {t.table}: {escape(_one_line(t.error))}", markup=True)
     return result
 
@@ -316,7 +317,7 @@ class _ProgressListener:
     def __init__(self) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description:<15}"),
+            TextColumn("{task.description:<28}"),
             TextColumn("{task.fields[rows]:>9,} rows  {task.fields[pages]:>6,} pages"),
             TimeElapsedColumn(),
             console=err,
@@ -352,7 +353,8 @@ def _print_summary(results: list[TableResult], seconds: float, database: Path) -
                  "retries", "seconds"):
         grid.add_column(name, justify="left" if name in ("table", "mode", "status") else "right")
     for t in results:
-        status = "[green]ok[/]" if t.status == "succeeded" else "[red]failed[/]"
+        status = {"succeeded": "[green]ok[/]", "skipped": "[yellow]skipped[/]"}.get(
+            t.status, "[red]failed[/]")
         ok = t.status == "succeeded"
         grid.add_row(t.table, t.mode, status, f"{t.rows:,}" if ok else "-",
                      f"{t.written:,}" if ok else "-", f"{t.vanished:,}" if ok else "-",
@@ -363,11 +365,24 @@ def _print_summary(results: list[TableResult], seconds: float, database: Path) -
 
 
 @main.command()
+@click.argument("resource", required=False)
 @database_option
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many recent runs to show.")
-def status(database: str | None, limit: int) -> None:
-    """Show the last sync runs: per table rows, duration and error."""
+def status(resource: str | None, database: str | None, limit: int) -> None:
+    """Show the last sync runs: per table rows, duration and error.
+
+    With resources set up (and no --database), shows each resource: its state, last and
+    next run, and rows per table; 'driftsync status NAME' shows one with its last runs.
+    """
+    from . import cli_resources
+
+    if resource is not None and database is not None:
+        raise ConfigError("Give a resource name or --database, not both.")
+    if resource is not None or (database is None and not os.environ.get("DRIFTSYNC_DATABASE")
+                                and cli_resources.has_resources()):
+        cli_resources.show_status(resource, limit)
+        return
     from .config import resolve
     from .load import Destination, Warehouse
     from .runs import recent_runs
@@ -397,10 +412,43 @@ def status(database: str | None, limit: int) -> None:
                     else f"{'-':>9} rows")
             if t.vanished:
                 rows += f", {t.vanished:,} marked deleted"
-            line = f"    {t.table:<15} {t.mode:<11} {t.status:<9} {rows}  {t.seconds:.2f}s"
+            line = f"    {t.table:<28} {t.mode:<11} {t.status:<9} {rows}  {t.seconds:.2f}s"
             if t.error:
                 line += f"  {_one_line(t.error)}"
             out.print(line, markup=False)
+
+
+@main.command()
+@click.option("--once", is_flag=True,
+              help="Run every enabled resource that is due now, then exit (for cron). Exit "
+                   "code 0 only if all of them synced.")
+def serve(once: bool) -> None:
+    """Sync every enabled resource on its schedule, until stopped (Ctrl-C or SIGTERM).
+
+    \b
+    Examples:
+      driftsync resource add acme --token-env ACME_DRIFT_TOKEN --schedule "every 2h"
+      driftsync serve              # runs acme every 2 hours; logs one line per run
+      driftsync serve --once       # from cron: run what is due now, then exit
+
+    Each run is 'driftsync sync NAME' in a child process, one at a time per resource: a
+    run that comes due while the last is still going is skipped. A resource that never
+    synced, or missed its schedule while serve was down, runs once right away. Paused
+    resources are skipped. resources.toml is read again every 30 s and on SIGHUP, so
+    'driftsync resource add/pause/resume' take effect without a restart. Stopping
+    interrupts a running sync safely: its tables keep their previous data and the run is
+    recorded as interrupted. 'driftsync status' shows what is syncing and the next runs.
+    """
+    from .scheduler import LogFormatter, Scheduler
+    from .scheduler import serve as run_scheduler
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(LogFormatter())
+    verbose = logging.getLogger("driftsync").getEffectiveLevel() <= logging.INFO
+    if not verbose:
+        logging.getLogger("driftsync.serve").setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # its skip warning is ours
+    sys.exit(run_scheduler(Scheduler(verbose=verbose), once=once))
 
 
 @main.command()
@@ -438,7 +486,7 @@ def _show_demo_tables(warehouse: Any, path: Path) -> None:
     out.print("[bold]Rows per table[/]")
     for name in CATALOG:
         (count,) = warehouse.execute(f"SELECT count(*) FROM {warehouse.qualified(name)}")[0]
-        out.print(f"  {warehouse.display_name(name):<22} {count:>8,}")
+        out.print(f"  {warehouse.display_name(name):<34} {count:>8,}")
     out.print()
     out.print("[bold]Example query[/]")
     query = DEMO_QUERY.format(conversations=warehouse.display_name("conversations"))
@@ -460,4 +508,11 @@ def _attach_simulator() -> None:
     main.add_command(simulate)
 
 
+def _attach_resources() -> None:
+    from .cli_resources import resource
+
+    main.add_command(resource)
+
+
 _attach_simulator()
+_attach_resources()

@@ -54,6 +54,8 @@ default ./drift.duckdb a schema called ``drift`` would make ``drift.conversation
 (DuckDB refuses it, and so does dlt's loader). In ``main`` the tables answer to both
 ``drift.conversations`` (catalog.table) and plain ``conversations``."""
 DATA_DIR_NAME = ".driftsync"
+FANOUT_STATE = "_driftsync_fanout_state"
+"""Per fan-out table (messages, contacts), the parent id and cursor value it last read."""
 
 
 @dataclass(frozen=True)
@@ -150,19 +152,26 @@ class Warehouse:
         """Release the database file (and its lock)."""
         self._conn.close()
 
-    def load(self, table: Table, batches: Iterable[pa.Table]) -> None:
+    def load(self, table: Table, batches: Iterable[pa.Table], merge_key: str | None = None) -> None:
         """Merge ``batches`` into ``table`` on its primary key, in one dlt load.
 
         The merge is transactional in the destination: readers see the table before or
-        after the load, never half of it, and a failure leaves the last good data.
+        after the load, never half of it, and a failure leaves the last good data. With
+        ``merge_key`` (a nested table's parent column), every stored row whose parent appears
+        in the batches is replaced in the same transaction: an item removed from the parent's
+        array disappears.
         """
+        hints: dict[str, Any] = {}
+        if merge_key is not None:
+            hints["merge_key"] = merge_key
         resource = dlt.resource(
             batches,
             name=table.name,
             table_name=table.name,
             write_disposition="merge",
-            primary_key=table.primary_key,
+            primary_key=list(table.key_columns),
             columns=dlt_columns(table),
+            **hints,
         )
         # A run killed mid-way can leave an unfinished package behind; this table is read
         # again in full, so the leftover is redundant and would only be loaded twice.
@@ -242,8 +251,12 @@ class Warehouse:
         )
         return dict(rows)
 
-    def stored_hashes(self, table_name: str, key: str) -> dict[Any, str]:
-        """Content hash by primary key for the rows not marked deleted ("" where unknown)."""
+    def stored_hashes(
+        self, table_name: str, key: str, since: tuple[str, int] | None = None
+    ) -> dict[Any, str]:
+        """Content hash by primary key for the rows not marked deleted ("" where unknown);
+        with ``since`` = (column, value), only rows whose column is at least that value (the
+        part of a windowed table that Drift can still return)."""
         if not self.has_table(table_name):
             return {}
         columns = {r[0] for r in self.execute(
@@ -252,11 +265,97 @@ class Warehouse:
             (self.catalog, self.destination.dataset, table_name),
         )}
         digest = _ident(HASH_COLUMN) if HASH_COLUMN in columns else "NULL"
-        live = f"WHERE {_ident(DELETED_COLUMN)} IS NULL" if DELETED_COLUMN in columns else ""
+        conditions, params = [], []
+        if DELETED_COLUMN in columns:
+            conditions.append(f"{_ident(DELETED_COLUMN)} IS NULL")
+        if since is not None:
+            conditions.append(f"{_ident(since[0])} >= %s")
+            params.append(since[1])
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self.execute(
-            f"SELECT {_ident(key)}, {digest} FROM {self.qualified(table_name)} {live}"
+            f"SELECT {_ident(key)}, {digest} FROM {self.qualified(table_name)} {where}",
+            tuple(params),
         )
         return {k: h or "" for k, h in rows}
+
+    def delete_where_in(self, table_name: str, column: str, values: Sequence[Any]) -> None:
+        """Delete the rows whose ``column`` is one of ``values`` (a nested table's rows of
+        parents whose array became empty)."""
+        if not values or not self.has_table(table_name):
+            return
+        name = self.qualified(table_name)
+        statements = []
+        for start in range(0, len(values), 1000):
+            chunk = list(values[start:start + 1000])
+            marks = ", ".join(["%s"] * len(chunk))
+            statements.append(
+                (f"DELETE FROM {name} WHERE {_ident(column)} IN ({marks})", tuple(chunk))
+            )
+        self.execute_all(statements)
+
+    # -- fan-out state: which parent version each fan-out table last read --------------------
+
+    def fanout_todo(self, table: str, parents: Sequence[tuple[str, str, str]],
+                    everything: bool) -> list[tuple[int, int | None]]:
+        """(parent id, parent cursor) pairs that ``table`` must read: all of them with
+        ``everything``, else those new or changed since ``table`` last read them.
+
+        ``parents`` are (parent table, id column, cursor column); tables not yet created
+        are left out. An id found in several parents counts with its latest cursor.
+        """
+        parts = [
+            f"SELECT {_ident(key)} AS k, {_ident(cursor)} AS c FROM {self.qualified(name)} "
+            f"WHERE {_ident(key)} IS NOT NULL"
+            for name, key, cursor in parents
+            if self.has_table(name)
+        ]
+        if not parts:
+            return []
+        found = f"SELECT k, max(c) AS c FROM ({' UNION ALL '.join(parts)}) AS p GROUP BY k"
+        if everything:
+            return [(k, c) for k, c in self.execute(f"{found} ORDER BY k")]
+        self._ensure_fanout_state()
+        return [(k, c) for k, c in self.execute(
+            f"SELECT f.k, f.c FROM ({found}) AS f LEFT JOIN {self.qualified(FANOUT_STATE)} AS s "
+            "ON s.table_name = %s AND s.parent_key = f.k "
+            "WHERE s.parent_key IS NULL OR s.parent_cursor IS DISTINCT FROM f.c ORDER BY f.k",
+            (table,),
+        )]
+
+    def fanout_done(self, table: str, done: Sequence[tuple[int, int | None]]) -> None:
+        """Remember which parent versions ``table`` has read (after its rows are committed:
+        a crash in between only means reading them again)."""
+        if not done:
+            return
+        self._ensure_fanout_state()
+        name = self.qualified(FANOUT_STATE)
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for start in range(0, len(done), 500):
+            chunk = list(done[start:start + 500])
+            marks = ", ".join(["%s"] * len(chunk))
+            statements.append((
+                f"DELETE FROM {name} WHERE table_name = %s AND parent_key IN ({marks})",
+                (table, *[k for k, _ in chunk]),
+            ))
+            rows = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            statements.append((
+                f"INSERT INTO {name} (table_name, parent_key, parent_cursor) VALUES {rows}",
+                tuple(v for k, c in chunk for v in (table, k, c)),
+            ))
+        self.execute_all(statements)
+
+    def forget_fanout(self, table: str) -> None:
+        """Drop what ``table`` read, so its next run reads every parent again."""
+        if self.has_table(FANOUT_STATE):
+            self.execute(f"DELETE FROM {self.qualified(FANOUT_STATE)} WHERE table_name = %s",
+                         (table,))
+
+    def _ensure_fanout_state(self) -> None:
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.qualified(FANOUT_STATE)} ("
+            "table_name VARCHAR NOT NULL, parent_key BIGINT NOT NULL, parent_cursor BIGINT, "
+            "PRIMARY KEY (table_name, parent_key))"
+        )
 
     def mark_deleted(self, table_name: str, key: str, keys: Sequence[Any]) -> int:
         """Stamp ``_driftsync_deleted_at`` on rows Drift no longer returns; returns how many."""

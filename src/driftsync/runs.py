@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 RUNS = "_driftsync_runs"
 RUN_TABLES = "_driftsync_run_tables"
 
-TableStatus = Literal["succeeded", "failed"]
+TableStatus = Literal["succeeded", "failed", "skipped"]
+"""``skipped``: the token lacks the table's scope; a warning, the run still succeeds."""
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 

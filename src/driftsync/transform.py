@@ -11,6 +11,7 @@ be stored in its column's type without loss, goes into the row's ``_extra`` JSON
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,7 @@ from .errors import MalformedResponseError
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
+    "double": pa.float64(),
     "text": pa.string(),
     "boolean": pa.bool_(),
     "json": pa.string(),
@@ -39,6 +41,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 
 DLT_TYPES = {
     "bigint": "bigint",
+    "double": "double",
     "text": "text",
     "boolean": "bool",
     "json": "json",
@@ -71,7 +74,7 @@ def dlt_columns(table: Table) -> dict[str, dict[str, Any]]:
             hint["timezone"] = True
         if c.description:
             hint["description"] = c.comment
-        if c.name == table.primary_key:
+        if c.name in table.key_columns:
             hint["primary_key"] = True
         if c.name == table.cursor:
             hint["dedup_sort"] = "desc"
@@ -81,28 +84,23 @@ def dlt_columns(table: Table) -> dict[str, dict[str, Any]]:
 
 def to_arrow(table: Table, records: list[dict[str, Any]]) -> pa.Table:
     """One Arrow table with every catalog column, in catalog order, for ``records``."""
-    extras: list[dict[str, Any] | None] = [None] * len(records)
-    known = {c.source for c in table.columns}
-    for i, record in enumerate(records):
-        unknown = record.keys() - known
-        if unknown:
-            extras[i] = {k: record[k] for k in sorted(unknown)}
-
+    extras = [_leftovers(table, r) for r in records]
     arrays: dict[str, pa.Array] = {}
     for column in table.columns:
-        source = column.source
-        values = [r.get(source) for r in records]
+        values = [_value(column, r) for r in records]
         arrays[column.name] = _convert(column, values, records, extras)
         if column.epoch_ms:
             arrays[f"{column.name}{TIMESTAMP_SUFFIX}"] = _ms_to_timestamp(arrays[column.name])
-    if arrays[table.primary_key].null_count:
-        raise MalformedResponseError(
-            f"Drift sent a {table.name} record without a usable {table.primary_key} "
-            f"(its primary key), so it cannot be stored exactly once. GET {table.endpoint} "
-            "returned it; report it to Drift support."
-        )
+    for key in table.key_columns:
+        if arrays[key].null_count:
+            raise MalformedResponseError(
+                f"Drift sent a {table.name} record without a usable {key} "
+                f"({'part of its' if len(table.key_columns) > 1 else 'its'} primary key), so it "
+                f"cannot be stored exactly once. GET {table.endpoint} returned it; report it to "
+                "Drift support."
+            )
     arrays[EXTRA_COLUMN] = pa.array(
-        [None if e is None else orjson.dumps(e).decode() for e in extras], type=pa.string()
+        [None if not e else orjson.dumps(e).decode() for e in extras], type=pa.string()
     )
     if table.change_detection == "content":
         arrays[HASH_COLUMN] = pa.array([content_hash(r) for r in records], type=pa.string())
@@ -111,6 +109,58 @@ def to_arrow(table: Table, records: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(
         [arrays[c.name] for c in table.all_columns], schema=arrow_schema(table)
     )
+
+
+def _value(column: Column, record: dict[str, Any]) -> Any:
+    if column.derive is not None:
+        return column.derive(record)
+    if column.path is None:
+        return record.get(column.name)
+    node: Any = record
+    for key in column.path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _layout(table: Table) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """Top-level keys the columns store whole, and, for objects only picked apart by path
+    columns (a message's ``author``), the sub-keys they store."""
+    cached = _LAYOUTS.get(table.name)
+    if cached is None:
+        whole = {c.name for c in table.columns if c.path is None and c.derive is None}
+        parts: dict[str, set[str]] = {}
+        for c in table.columns:
+            if c.path and c.path[0] not in whole and len(c.path) == 2:
+                parts.setdefault(c.path[0], set()).add(c.path[1])
+        cached = (frozenset(whole), {k: frozenset(v) for k, v in parts.items()})
+        _LAYOUTS[table.name] = cached
+    return cached
+
+
+_LAYOUTS: dict[str, tuple[frozenset[str], dict[str, frozenset[str]]]] = {}
+
+
+def _leftovers(table: Table, record: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``record`` holds that no column stores: it goes to ``_extra``."""
+    whole, parts = _layout(table)
+    unknown = record.keys() - whole
+    if not unknown:
+        return None
+    extra: dict[str, Any] = {}
+    for key in sorted(unknown):
+        value = record[key]
+        if key in parts:
+            if isinstance(value, dict):
+                rest = {k: v for k, v in value.items() if k not in parts[key]}
+                if rest:
+                    extra[key] = rest
+            elif value is not None:
+                extra[key] = value
+        else:
+            extra[key] = value
+    return extra or None
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -145,11 +195,21 @@ def _convert(
         if converted is _MISSING:
             out.append(None)
             extra = extras[i] if extras[i] is not None else {}
-            extra[column.source] = value
+            _put(extra, column.path or (column.name,), value)
             extras[i] = extra
         else:
             out.append(converted)
     return pa.array(out, type=arrow_type)
+
+
+def _put(extra: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = extra
+    for key in path[:-1]:
+        nested = node.get(key)
+        if not isinstance(nested, dict):
+            nested = node[key] = {}
+        node = nested
+    node[path[-1]] = value
 
 
 def _to_bigint(value: Any) -> Any:
@@ -182,14 +242,30 @@ def _to_boolean(value: Any) -> Any:
     return _MISSING
 
 
+def _to_double(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _MISSING
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else _MISSING
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            return _MISSING
+        return number if math.isfinite(number) else _MISSING
+    return _MISSING
+
+
 _CLEAN_TYPES: dict[str, set[type]] = {
     "bigint": {int, type(None)},
+    "double": {float, type(None)},
     "text": {str, type(None)},
     "boolean": {bool, type(None)},
 }
 """Python types that convert to the column's Arrow type exactly, with no per-value checks."""
 
-_COERCERS = {"bigint": _to_bigint, "text": _to_text, "boolean": _to_boolean}
+_COERCERS = {"bigint": _to_bigint, "double": _to_double, "text": _to_text,
+             "boolean": _to_boolean, "timestamp": lambda v: _MISSING}
 
 
 def _ms_to_timestamp(millis: pa.Array) -> pa.Array:
@@ -217,3 +293,46 @@ def batches(table: Table, records: Iterable[dict[str, Any]], size: int) -> Itera
         # An empty table still gets one (empty) batch: it carries the schema, so the
         # destination table exists, typed and documented, even for an org with no rows.
         yield to_arrow(table, chunk)
+
+
+def nested_rows(
+    child: Table, parent: Table, records: Iterable[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The rows of ``child`` made from the array field of each parent record, and the keys of
+    the parents whose rows these are (their old rows are replaced, even by none).
+
+    A parent record without the field at all (Drift's list omits conversation tags unless
+    details are read) says nothing about its children: it is left out of both results, so
+    its stored rows stay.
+    """
+    spec = child.nested
+    assert spec is not None
+    rows: list[dict[str, Any]] = []
+    parents: list[Any] = []
+    for record in records:
+        if spec.field not in record:
+            continue
+        key = stored_key(parent, record.get(parent.key))
+        if key is None:
+            continue
+        parents.append(key)
+        items = record.get(spec.field)
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if spec.scalar is not None:
+                if item is not None and not isinstance(item, dict | list):
+                    rows.append({spec.parent_column: key, spec.scalar: item})
+            elif isinstance(item, dict):
+                fields = spec.enrich(item) if spec.enrich else item
+                rows.append({**fields, spec.parent_column: key})
+    return rows, parents
+
+
+def stored_key(table: Table, value: Any) -> Any:
+    """A single-column key as stored: Drift may send a numeric id as a string."""
+    if table.column(table.key).type == "bigint" and isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            return int(text)
+    return value

@@ -161,6 +161,7 @@ def oauth_client(fake: FakeOAuthDrift, *, access_token: str | None = None,
         transport=httpx.MockTransport(fake),
         retry=RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0),
         sleep=lambda _: None,
+        requests_per_minute=None,
         **kwargs,
     )
     return client, auth

@@ -64,6 +64,7 @@ def make_client(server: FakeDrift, attempts: int = 3, **kwargs: Any) -> tuple[Dr
         transport=httpx.MockTransport(server),
         sleep=sleeps.append,
         retry=RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0),
+        requests_per_minute=kwargs.pop("requests_per_minute", None),
         **kwargs,
     )
     return client, sleeps

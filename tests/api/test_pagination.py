@@ -49,7 +49,8 @@ class Server:
 
 def client_for(server: Server, base_url: str = "https://driftapi.com") -> DriftClient:
     return DriftClient(TOKEN, base_url=base_url, transport=httpx.MockTransport(server),
-                       sleep=lambda _: None, retry=RetryPolicy(max_attempts=1))
+                       sleep=lambda _: None, retry=RetryPolicy(max_attempts=1),
+                       requests_per_minute=None)
 
 
 def conversation(n: int) -> dict[str, Any]:

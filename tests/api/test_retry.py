@@ -55,7 +55,7 @@ def client_for(script: Script, **policy: Any) -> tuple[DriftClient, list[float]]
     sleeps: list[float] = []
     policy.setdefault("base_delay", 0.0)
     client = DriftClient(TOKEN, transport=httpx.MockTransport(script), sleep=sleeps.append,
-                         retry=RetryPolicy(**policy))
+                         retry=RetryPolicy(**policy), requests_per_minute=None)
     return client, sleeps
 
 

@@ -527,7 +527,11 @@ def test_generated_data_shapes(sim):
     ds = sim.dataset
     gen = [c for c in ds.conversations if c["id"] not in SAMPLE_IDS]
     user_ids = {u["id"] for u in ds.users}
-    assert all(c["id"] > 2**31 and c["contactId"] > 2**31 for c in gen)
+    # the documented contacts (ids < 2**31) are contacts of two generated conversations
+    sample_contacts = {1234567890, 349999553}
+    assert all(c["id"] > 2**31 for c in gen)
+    assert all(c["contactId"] > 2**31 or c["contactId"] in sample_contacts for c in gen)
+    assert sample_contacts <= {c["contactId"] for c in gen}
     assert all(c["createdAt"] <= c["updatedAt"] for c in ds.conversations)
     assert {c["status"] for c in gen} == {"open", "closed", "pending", "bulk_sent"}
     assert all(set(c["participants"]) <= user_ids for c in gen)

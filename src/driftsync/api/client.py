@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import ApiError, ConnectionFailedError, MalformedResponseError
 from .auth import BearerAuth, RefreshingAuth, token_url
 from .errors import error_for_response, plural
+from .ratelimit import DEFAULT_REQUESTS_PER_MINUTE, RateLimiter
 from .retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("driftsync.api")
@@ -52,13 +53,17 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     refreshes: int = 0
+    throttled: int = 0
+    """429 answers (rate limited), each also retried."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, requests: int = 0, retries: int = 0, refreshes: int = 0) -> None:
+    def add(self, requests: int = 0, retries: int = 0, refreshes: int = 0,
+            throttled: int = 0) -> None:
         with self._lock:
             self.requests += requests
             self.retries += retries
             self.refreshes += refreshes
+            self.throttled += throttled
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
@@ -71,7 +76,9 @@ class DriftClient:
     Give either ``token`` (sent as a fixed bearer token) or ``auth``, e.g. a
     :class:`RefreshingAuth`, which the client binds to its own ``base_url`` so tokens are only
     ever refreshed there. ``transport`` is the seam for tests (``httpx.MockTransport``);
-    ``sleep`` lets them skip real back-off waits.
+    ``sleep`` lets them skip real back-off waits. ``requests_per_minute`` paces every request
+    of the client, from any thread (:mod:`.ratelimit`); ``"auto"`` means the conservative
+    default on Drift's own hosts and no limit elsewhere (the simulator), None no limit.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class DriftClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 16,
+        requests_per_minute: float | None | Literal["auto"] = "auto",
     ) -> None:
         if auth is None:
             if not token:
@@ -97,6 +105,10 @@ class DriftClient:
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
         self._sleep = sleep
+        if requests_per_minute == "auto":
+            host = urlsplit(self.base_url).hostname
+            requests_per_minute = DEFAULT_REQUESTS_PER_MINUTE if host in DRIFT_HOSTS else None
+        self.limiter = RateLimiter(requests_per_minute) if requests_per_minute else None
         self._auth = auth
         self._token_url = httpx.URL(token_url(self.base_url))
         if isinstance(auth, RefreshingAuth):
@@ -224,6 +236,8 @@ class DriftClient:
         for attempt in range(1, attempts + 1):
             failure: str
             retry_after: float | None = None
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 sent = time.perf_counter()
                 response = self._http.request(method, url, params=params, json=json)
@@ -252,7 +266,13 @@ class DriftClient:
                     log.info("%s -> %d in %.0f ms", endpoint, response.status_code,
                              (time.perf_counter() - sent) * 1000)
                 if response.is_success:
+                    if self.limiter is not None:
+                        self.limiter.succeeded()
                     return response
+                if response.status_code == 429:
+                    self.stats.add(throttled=1)
+                    if self.limiter is not None:
+                        self.limiter.throttled()
                 if not self.retry.should_retry_status(response.status_code) or attempt == attempts:
                     raise error_for_response(response, endpoint, attempt)
                 failure = f"answered {response.status_code}"

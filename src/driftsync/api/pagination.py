@@ -1,11 +1,12 @@
 """Paging through Drift's list endpoints, completely and without ever looping.
 
-Drift pages its lists three ways (see the API notes):
+Drift pages its lists four ways (see the API notes):
 
 * conversations: ``links.next`` (an absolute URL carrying ``page_token``), or in the older
   shape ``pagination: {more, next}`` with a ``next`` cursor parameter;
 * accounts: ``index``/``size`` offsets, with the next page as a relative ``data.next`` URL;
-* users: one page.
+* messages: ``pagination: {more, next}`` with a ``next`` cursor and a fixed page size;
+* users, playbooks, teams...: one page.
 
 Each shape is a small strategy object; :func:`paginate` is the one loop that drives them.
 A token seen twice is an error (a server bug would otherwise loop forever), and a next link
@@ -27,7 +28,7 @@ from .client import DriftClient, display_host
 
 log = logging.getLogger("driftsync.api")
 
-PaginationKind = Literal["conversation_list", "offset", "none"]
+PaginationKind = Literal["conversation_list", "offset", "cursor", "none"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,26 @@ class OffsetPaginator(Paginator):
         return PageRequest(self._checked_link(link), {})
 
 
+class CursorPaginator(Paginator):
+    """Messages: ``pagination: {more, next}``, passing ``next`` back until ``more`` is false.
+
+    Drift fixes the page size (50), so none is sent.
+    """
+
+    def first(self) -> PageRequest:
+        return PageRequest(self.endpoint, {})
+
+    def next(self, body: Any) -> PageRequest | None:
+        pagination = body.get("pagination") if isinstance(body, dict) else None
+        if not isinstance(pagination, dict) or not pagination.get("more"):
+            return None
+        cursor = pagination.get("next")
+        if cursor in (None, ""):
+            raise _malformed(self.endpoint, "pagination.more is true but next is missing")
+        self._remember(str(cursor))
+        return PageRequest(self.endpoint, {"next": cursor})
+
+
 class SinglePagePaginator(Paginator):
     def first(self) -> PageRequest:
         return PageRequest(self.endpoint, {})
@@ -178,6 +199,7 @@ class SinglePagePaginator(Paginator):
 PAGINATORS: dict[str, type[Paginator]] = {
     "conversation_list": ConversationListPaginator,
     "offset": OffsetPaginator,
+    "cursor": CursorPaginator,
     "none": SinglePagePaginator,
 }
 

@@ -3,8 +3,10 @@
 It shares no code with the rest of driftsync on purpose: a bug in the client cannot be copied
 into the fake. See ``samples/SOURCES.md`` for the real Drift payloads it serves.
 
-Modules: ``config`` (every knob), ``data`` (deterministic dataset), ``server`` (HTTP, faults,
-data mutations, admin routes), ``oauth`` (token refresh, rotation, expiry), ``mutations``
+Modules: ``config`` (every knob), ``data`` (deterministic dataset), ``server`` (HTTP, rate
+limit, faults, data mutations, admin routes, test hooks), ``messages`` / ``contacts`` /
+``meetings`` (records derived on demand per id), ``org`` (playbooks, landing pages, teams,
+contact attribute definitions), ``oauth`` (token refresh, rotation, expiry), ``mutations``
 (rules of the deterministic mutations), ``cli`` (``simulate`` command).
 """
 

@@ -44,6 +44,19 @@ def _scopes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
 @click.option("--conversations", default=2000, show_default=True, type=click.IntRange(min=0))
 @click.option("--users", default=25, show_default=True, type=click.IntRange(min=0))
 @click.option(
+    "--meetings",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Booked meetings, over now-40d..now+20d  [default: conversations / 2]",
+)
+@click.option(
+    "--now-ms",
+    default=None,
+    type=int,
+    help="The simulated 'now' in epoch ms (meetings, 30-day floor, mutation clock) "
+    "[default: 2027-01-01T00:00:00Z]",
+)
+@click.option(
     "--samples/--no-samples",
     "include_samples",
     default=True,
@@ -78,6 +91,21 @@ def _scopes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
     default=None,
     type=float,
     help="Retry-After seconds on 429s (omit = no header).",
+)
+@click.option(
+    "--rate-limit",
+    "rate_limit_per_minute",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="Leaky-bucket rate limit: requests per minute drained (0 = off); overflow gets 429.",
+)
+@click.option(
+    "--rate-burst",
+    "rate_limit_burst",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Leaky-bucket capacity: requests allowed back to back.",
 )
 @click.option(
     "--fault-5xx-every",
@@ -150,7 +178,20 @@ def _scopes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
     help="... and/or this fraction of all conversations (deterministic sample).",
 )
 def simulate(**options: Any) -> None:
-    """Serve an offline Drift API simulator until Ctrl-C / SIGTERM."""
+    """Serve an offline Drift API simulator until Ctrl-C / SIGTERM.
+
+    \b
+    API (bearer token; each endpoint answers 403 when its scope is missing):
+      GET /conversations/list, /conversations/{id}, /conversations/{id}/messages
+      GET /contacts/{id}, /contacts/attributes, /accounts, /users/list, /teams/org
+      GET /users/meetings/org?min_start_time=&max_start_time=  (<= 1000, 30-day floor)
+      GET /playbooks/list, /playbooks/clp  (bare JSON arrays)
+      POST /app/token_info, POST /oauth2/token (with --client-id)
+    Admin (no auth): GET /_simulator/stats, POST /_simulator/reset,
+    GET /_simulator/tokens, POST /_simulator/mutate.
+
+    The data is deterministic for a seed and sizes.
+    """
     try:
         config = SimulatorConfig(**options)
     except ValueError as exc:

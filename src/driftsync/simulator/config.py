@@ -40,6 +40,13 @@ class SimulatorConfig:
     users: int = 25
     #: Put Drift's documented sample records into the dataset (they count toward the sizes).
     include_samples: bool = True
+    #: Booked meetings (GET /users/meetings/org); None = ``conversations // 2``. Spread over
+    #: [now - 40 days, now + 20 days); the oldest sixth is past Drift's 30-day floor.
+    meetings: int | None = None
+    #: The simulator's "now" (epoch ms) at start: meetings are laid out around it, the 30-day
+    #: floor of GET /users/meetings/org counts back from it and the mutation clock starts there.
+    #: None = 2027-01-01T00:00:00Z, later than every generated timestamp (never the wall clock).
+    now_ms: int | None = None
 
     # --- server ----------------------------------------------------------------------------
     token: str = "drift-demo-token"
@@ -71,6 +78,14 @@ class SimulatorConfig:
     foreign_next_host: str | None = None
     #: After N pages of conversations the next link/cursor repeats the previous one.
     repeat_cursor_after: int = 0
+
+    # --- rate limit (a leaky bucket shared by every API request; admin routes excluded) -------
+    #: Drain rate of the bucket in requests per minute (0 = no rate limit). Each request adds
+    #: one unit; one that would overflow ``rate_limit_burst`` units gets 429 ``rate_limit``
+    #: (with ``Retry-After`` only if ``retry_after`` is set) and is not served.
+    rate_limit_per_minute: float = 0
+    #: Capacity of the bucket: this many requests may go back to back.
+    rate_limit_burst: int = 10
 
     # --- OAuth (POST /oauth2/token, refresh_token grant; see server.py) -----------------------
     #: None = the token endpoint does not exist (404 not_found).
@@ -106,9 +121,14 @@ class SimulatorConfig:
             "token_expires_after_requests",
             "token_expires_after_seconds",
             "mutate_after_list_pages",
+            "rate_limit_per_minute",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.meetings is not None and self.meetings < 0:
+            raise ValueError("meetings must be >= 0 (or None)")
+        if self.rate_limit_burst < 1:
+            raise ValueError("rate_limit_burst must be >= 1")
         if not 0.0 <= self.mutate_conversation_fraction <= 1.0:
             raise ValueError("mutate_conversation_fraction must be between 0 and 1")
         if not callable(self.mutate_conversation_ids):

@@ -14,9 +14,22 @@ and **count toward the requested sizes**:
 * users: Drift has no user sample record, but the user ids the samples refer to (participants
   243266 and 252465 of conversation 116119985, account owner 21965, and 228225 from the
   users multi-get example) are given to the first generated users so references resolve.
+* messages: the two documented messages are messages of conversation 116119985.
+* contacts: the two documented contacts (1234567890, 349999553) are the contacts of two
+  generated conversations (the first created after each contact); they are served verbatim.
+* playbooks, teams, meetings: the documented playbook, team and meeting come first (the meeting
+  is booked by the contact of conversation 116119985, slot 2026-12-21).
 
 Everything else is generated. Records are plain dicts, exactly as the simulator serves them
-(key order included).
+(key order included). Conversations, accounts, users and the token are drawn exactly as
+before messages, contacts, meetings, playbooks and teams existed, from the same rng stream;
+the newer collections come from rngs seeded after them. Two deliberate changes to older data:
+the two generated conversations above carry the documented contact ids, and every 4th
+generated account with custom properties gains an ``employees`` NUMBER property whose value
+is a number in some accounts and a string such as ``"1,000"`` in others.
+
+Messages, contacts and meetings are not materialised here: ``messages.py``, ``contacts.py``
+and ``meetings.py`` derive them on demand from per-id seeded rngs.
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ from importlib import resources
 from typing import Any
 
 from .config import SimulatorConfig
+from .meetings import MeetingPlan, gen_meetings
+from .org import contact_attribute_defs, gen_playbooks, gen_teams
 
 LIST_FIELDS = ("status", "contactId", "createdAt", "id", "inboxId", "updatedAt")
 STATUSES = ("open", "closed", "pending", "bulk_sent")
@@ -42,7 +57,16 @@ _T_START = 1546300800000
 _T_END = 1735689600000
 _DAY = 86_400_000
 
+#: The simulator's default "now": later than every generated timestamp (accounts are updated
+#: up to ~2026-12, users up to ~2026-02, conversations up to ~2025-04).
+NOW_MS = 1798761600000  # 2027-01-01T00:00:00Z
+
 _SAMPLE_USER_IDS = (243266, 252465, 21965, 228225)
+#: The documented contacts (id, createdAt): each becomes the contact of a generated
+#: conversation created after it (samples/contact_get.json, samples/contact_model.json).
+_SAMPLE_CONTACTS = ((1234567890, 1617825403810), (349999553, 1506971031434))
+#: The conversation the documented messages belong to (samples/message*.json).
+SAMPLE_MESSAGES_CONVERSATION = 116119985
 
 # --- text pools: unicode, CJK, emoji, HTML, quotes ------------------------------------------
 _HTML = "<b>bold</b> & <script>alert(1)</script>"
@@ -194,6 +218,25 @@ class Dataset:
     users: list[dict[str, Any]] = field(default_factory=list)
     #: Non-secret metadata of the simulated token for POST /app/token_info.
     token_meta: dict[str, Any] = field(default_factory=dict)
+    #: The simulated "now" at start (``config.now_ms`` or :data:`NOW_MS`).
+    now_ms: int = NOW_MS
+    #: GET /playbooks/list (bare array) and GET /playbooks/clp (bare array).
+    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    landing_pages: list[dict[str, Any]] = field(default_factory=list)
+    #: ``data`` of GET /teams/org.
+    teams: list[dict[str, Any]] = field(default_factory=list)
+    #: ``data.properties`` of GET /contacts/attributes.
+    contact_attributes: list[dict[str, Any]] = field(default_factory=list)
+    #: Booked meetings, compact (see ``meetings.py``).
+    meetings: MeetingPlan = field(default_factory=MeetingPlan)
+    #: Conversations whose message count is pinned (id -> count: 0, or > 50 for paging).
+    message_plan: dict[int, int] = field(default_factory=dict)
+    #: Documented messages by conversation id (they are real messages of that conversation).
+    sample_messages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Documented contacts by id (``data`` objects), served verbatim.
+    sample_contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Generated contacts whose name is pinned (id -> name).
+    contact_names: dict[int, str] = field(default_factory=dict)
 
     def list_item(self, conversation: dict[str, Any]) -> dict[str, Any]:
         return list_item(conversation)
@@ -244,6 +287,14 @@ def sample_account() -> dict[str, Any]:
     return load_sample("account.json")["data"]
 
 
+def sample_contacts() -> dict[int, dict[str, Any]]:
+    """The documented contacts as ``data`` objects, by id."""
+    out = {}
+    for record in (load_sample("contact_get.json")["data"], load_sample("contact_model.json")):
+        out[record["id"]] = record
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -271,7 +322,8 @@ def _generate(cfg: SimulatorConfig) -> Dataset:
     users = _gen_users(random.Random(rng.random()), cfg, org_id)
     user_ids = [u["id"] for u in users]
     accounts = _gen_accounts(random.Random(rng.random()), cfg, user_ids)
-    conversations = _gen_conversations(random.Random(rng.random()), cfg, org_id, user_ids)
+    info: dict[str, Any] = {}
+    conversations = _gen_conversations(random.Random(rng.random()), cfg, org_id, user_ids, info)
     token_rng = random.Random(rng.random())
     token_meta = {
         "authenticated_userid": f"orgId:{org_id}",
@@ -281,13 +333,93 @@ def _generate(cfg: SimulatorConfig) -> Dataset:
         "created_at": token_rng.randrange(_T_START, _T_END),
         "id": str(token_rng.randrange(1_000_000_000, 9_999_999_999)),
     }
+    # Everything below draws from its own rng, seeded after all of the above: adding it left
+    # the conversations, accounts, users and token of a seed as they were.
+    extra = random.Random(rng.random())
+    now_ms = cfg.now_ms if cfg.now_ms is not None else NOW_MS
+    samples = cfg.include_samples
+    _add_account_quirks(random.Random(extra.random()), accounts, samples)
+    pb_rng = random.Random(extra.random())
+    referenced = info.get("playbooks") or [pb_rng.randrange(60_000, 2_000_000) for _ in range(12)]
+    playbooks, landing_pages = gen_playbooks(
+        pb_rng,
+        org_id,
+        referenced,
+        user_ids,
+        load_sample("playbooks_list.json") if samples else None,
+        now_ms,
+    )
+    teams = gen_teams(
+        random.Random(extra.random()),
+        org_id,
+        users,
+        load_sample("team.json") if samples else None,
+        now_ms,
+    )
+    attributes = contact_attribute_defs(
+        load_sample("contact_attributes.json")["data"]["properties"]
+    )
+    n_meetings = cfg.meetings if cfg.meetings is not None else cfg.conversations // 2
+    meetings = gen_meetings(
+        random.Random(extra.random()),
+        n_meetings,
+        conversations,
+        users,
+        org_id,
+        cfg.seed,
+        now_ms,
+        load_sample("meeting.json") if samples else None,
+    )
+    plan_rng = random.Random(extra.random())
+    message_plan = {cid: 51 + int(plan_rng.random() * 110) for cid in info.get("long", ())}
+    message_plan.update((cid, 0) for cid in info.get("zero", ()))
+    sample_messages = {}
+    if samples and cfg.conversations > 0:  # the full sample conversation is included first
+        sample_messages[SAMPLE_MESSAGES_CONVERSATION] = [
+            load_sample("message.json"),
+            load_sample("message_v13.json"),
+        ]
+    contact_names = {}
+    if info.get("script_contact") is not None:
+        contact_names[info["script_contact"]] = "<script>alert(1)</script>"
     return Dataset(
         org_id=org_id,
         conversations=conversations,
         accounts=accounts,
         users=users,
         token_meta=token_meta,
+        now_ms=now_ms,
+        playbooks=playbooks,
+        landing_pages=landing_pages,
+        teams=teams,
+        contact_attributes=attributes,
+        meetings=meetings,
+        message_plan=message_plan,
+        sample_messages=sample_messages,
+        sample_contacts=sample_contacts() if samples else {},
+        contact_names=contact_names,
     )
+
+
+def _add_account_quirks(
+    rng: random.Random, accounts: list[dict[str, Any]], include_samples: bool
+) -> None:
+    """Give every 4th generated account with custom properties an "employees" NUMBER property
+    whose value alternates between a number and a string like "1,000" (custom property
+    values are not typed reliably in Drift)."""
+    seen = 0
+    for acc in accounts[1 if include_samples else 0 :]:
+        props = acc.get("customProperties")
+        if props is None:
+            continue
+        seen += 1
+        if seen % 4 != 1:
+            continue
+        if (seen // 4) % 2 == 0:
+            value: Any = rng.randrange(1, 5000)
+        else:
+            value = f"{rng.randrange(1, 99)},{rng.randrange(0, 1000):03d}"
+        props.append({"label": "Employees", "name": "employees", "value": value, "type": "NUMBER"})
 
 
 def _gen_users(rng: random.Random, cfg: SimulatorConfig, org_id: int) -> list[dict[str, Any]]:
@@ -427,8 +559,16 @@ def _gen_accounts(
 
 
 def _gen_conversations(
-    rng: random.Random, cfg: SimulatorConfig, org_id: int, user_ids: list[int]
+    rng: random.Random,
+    cfg: SimulatorConfig,
+    org_id: int,
+    user_ids: list[int],
+    info: dict[str, Any],
 ) -> list[dict[str, Any]]:
+    """Conversations in list order. ``info`` receives what later generators need without
+    drawing from this rng: the playbook ids used, the ids of conversations whose message
+    count is pinned (``long``: > 50, ``zero``: none) and the contact to name
+    ``<script>alert(1)</script>``."""
     n = cfg.conversations
     convs: list[dict[str, Any]] = []
     if cfg.include_samples:
@@ -442,6 +582,12 @@ def _gen_conversations(
     rand = rng.random  # the hot loop below only uses rand() (C) for speed
     inboxes = [randrange(10_000, 999_999) for _ in range(3)]
     playbooks = [randrange(60_000, 2_000_000) for _ in range(12)]
+    info["playbooks"] = playbooks
+    pending = list(_SAMPLE_CONTACTS) if cfg.include_samples else []
+    sample_contact_ids = {cid for cid, _ in pending}
+    long_ids: list[int] = []
+    zero_ids: list[int] = []
+    next_long = 2
     tag_colors = {name: f"{randrange(0, 1 << 24):06X}" for name in _TAG_NAMES}
     n_tags = len(_TAG_NAMES)
     n_users = len(user_ids)
@@ -498,7 +644,22 @@ def _gen_conversations(
         conv["updatedAt"] = updated
         if rand() < 0.3:
             conv["orgId"] = org_id
+        # (no rng draws below: the generated data stays what it was before these existed)
+        if pending and (created >= pending[0][1] or n_gen - k <= len(pending)):
+            conv["contactId"] = pending.pop(0)[0]
+        if status != "bulk_sent":
+            if k >= next_long and updated - created >= 60_000:
+                long_ids.append(next_id)
+                next_long = k + (30 if len(long_ids) < 3 else 60)
+            elif k % 30 == 17:
+                zero_ids.append(next_id)
         generated.append(conv)
+    info["long"] = long_ids
+    info["zero"] = zero_ids
+    for conv in generated[min(2, len(generated) - 1) :]:
+        if conv["contactId"] not in sample_contact_ids:
+            info["script_contact"] = conv["contactId"]
+            break
     convs.extend(generated)
     sort_conversations(convs)
     return convs

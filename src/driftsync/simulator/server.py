@@ -6,32 +6,73 @@ response (status line, headers, body) goes out in a single ``sendall`` on a TCP_
 Paging through conversations is keyset based (``bisect`` on pre-computed sort keys), so no
 per-request work grows with the dataset.
 
-API routes: ``GET /conversations/list``, ``GET /conversations/{id}``, ``GET /accounts``,
-``GET /users/list``, ``POST /app/token_info`` and, when ``config.client_id`` is set,
-``POST /oauth2/token`` (refresh with rotation, see ``oauth.py``). Every API request, the token
-endpoint included, is counted and goes through the fault schedule.
+API routes (scope in brackets; a scope listed in ``config.missing_scopes`` gives 403):
+
+* ``GET /conversations/list``, ``GET /conversations/{id}`` [conversation_read];
+* ``GET /conversations/{id}/messages`` [conversation_read] — ``{"data": {"messages": [..]},
+  "pagination": {"more": bool, "next": "<page>"}}``, always 50 per page, oldest first; the
+  first request sends no (or an empty) ``next``, later ones the ``next`` of the previous page
+  (a page number, as a string); the last page has ``"more": false`` and no ``next``; unknown
+  conversation 404, a malformed ``next`` 400 (see ``messages.py``);
+* ``GET /contacts/{id}`` [contact_read] — ``{"data": {id, createdAt, attributes}}`` for every
+  conversation ``contactId`` and meeting ``schedulerId``, else 404 (``contacts.py``);
+* ``GET /contacts/attributes`` [all_contact_read] — ``{"data": {"properties": [..]}}``;
+* ``GET /accounts`` [account_read]; ``GET /users/list`` [user_read];
+* ``GET /teams/org`` [user_read] — ``{"data": [Team]}``;
+* ``GET /users/meetings/org`` [user_read] — ``min_start_time`` and ``max_start_time`` (epoch
+  ms) both required (400 ``validation_error`` naming the missing one); ``{"data": [..]}``:
+  meetings with ``min <= slotStart <= max`` and ``slotStart >= now - 30 days``, by slotStart,
+  silently capped at the first 1000 (``meetings.py``);
+* ``GET /playbooks/list``, ``GET /playbooks/clp`` [playbook_read] — bare JSON arrays (``org.py``);
+* ``POST /app/token_info`` and, when ``config.client_id`` is set, ``POST /oauth2/token``
+  (refresh with rotation, see ``oauth.py``).
+
+Every API request, the token endpoint included, is counted (``request_counts()``, by route
+name such as ``"GET /conversations/{id}/messages"``) and goes through the rate limit and then
+the fault schedule. Messages, contacts and meetings are derived per record on demand from
+seeded rngs (cached in bounded caches), so a 100k-conversation dataset does not hold its
+~1M messages in memory.
+
+Rate limit: with ``rate_limit_per_minute > 0``, a leaky bucket shared by all API requests
+(admin routes excluded): each request adds one unit, the bucket drains at
+``rate_limit_per_minute / 60`` units per second, and a request that would overflow
+``rate_limit_burst`` units is answered 429 ``rate_limit`` (``Retry-After`` only if
+``config.retry_after`` is set) without being served. It still counts as a request (and a step
+of the fault schedule); refusals are counted in ``DriftSimulator.rate_limited`` and
+``"rate_limited"`` of ``/_simulator/stats`` (present when the limit is on or was hit).
 
 Tokens: the configured ``token`` and every refreshed access token are accepted until
 ``token_expires_after_requests`` uses / ``token_expires_after_seconds`` from issue (then 401
 ``authentication_error``, the documented body). ``revoke_after`` still ends everything, refresh
 included (400 ``invalid_grant``).
 
-Mutations (deterministic, see ``mutations.py``): ``DriftSimulator.update_conversations``,
-``add_conversations``, ``update_accounts``, ``remove_accounts``, ``update_users``,
-``remove_users``. Each builds a new rendering by splicing the sorted views (O(changes * log n)
-plus list copies: ~0.1 s for 1% of 100k conversations) and swaps it in atomically. Page tokens
-encode a keyset position, not an offset, so a token minted before a mutation still continues
-right after the last item it served; updated conversations that jumped ahead are missed by
-that walk, like on the real API. The ``mutate_after_list_pages`` hook applies a mutation after
-the Nth list page is rendered and before it is sent, so the very next request sees it.
+Time: the simulator's "now" (``DriftSimulator.now_ms``) is ``config.now_ms`` or
+2027-01-01T00:00:00Z, never the wall clock; the mutation clock starts there.
 
-Admin routes (no auth, not counted, no faults): ``GET /_simulator/stats``,
+Mutations (deterministic, see ``mutations.py``): ``DriftSimulator.update_conversations``
+(each updated conversation also gets one new message at its new ``updatedAt``),
+``add_conversations``, ``update_accounts``, ``remove_accounts``, ``update_users``,
+``remove_users``, ``update_contacts``. Each builds a new rendering by splicing the sorted views
+(O(changes * log n) plus list copies: ~0.1 s for 1% of 100k conversations) and swaps it in
+atomically. Page tokens encode a keyset position, not an offset, so a token minted before a
+mutation still continues right after the last item it served; updated conversations that
+jumped ahead are missed by that walk, like on the real API. The ``mutate_after_list_pages``
+hook applies a mutation after the Nth list page is rendered and before it is sent, so the
+very next request sees it.
+
+Test hooks (Python objects equal to what the API serves): ``messages_for(id)``,
+``contact(id)``, ``contact_ids()``, ``meetings()`` (all, also the unreachable old ones),
+``playbooks()``, ``landing_pages()``, ``teams()``, ``contact_attributes()``, ``now_ms``,
+``rate_limited``.
+
+Admin routes (no auth, not counted, no faults, no rate limit): ``GET /_simulator/stats``,
 ``POST /_simulator/reset``, ``GET /_simulator/tokens`` (latest access/refresh pair) and
 ``POST /_simulator/mutate`` with exactly one of ``{"update_conversations": {"ids": [..]} |
 {"fraction": f} (+ optional "now_ms", "status")}``, ``{"add_conversations": n}``,
 ``{"update_accounts": {"keys": [..]} | {"fraction": f}}``, ``{"remove_accounts": [keys]}``,
-``{"update_users": {"ids": [..]} | {"fraction": f}}``, ``{"remove_users": [ids]}`` →
-``{"changed": [...]}`` (400 ``validation_error`` on a bad request or an unknown id).
+``{"update_users": {"ids": [..]} | {"fraction": f}}``, ``{"remove_users": [ids]}``,
+``{"update_contacts": {"ids": [..]} | {"fraction": f}}`` → ``{"changed": [...]}`` (400
+``validation_error`` on a bad request or an unknown id).
 """
 
 from __future__ import annotations
@@ -55,6 +96,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from .config import SimulatorConfig
+from .contacts import contact_record, revise
 from .data import (
     STATUS_IDS,
     STATUSES,
@@ -64,6 +106,8 @@ from .data import (
     list_item,
     sort_conversations,
 )
+from .meetings import MAX_PER_REQUEST, WINDOW_FLOOR_MS, MeetingPlan
+from .messages import PAGE_SIZE, People, appended_message, conversation_messages
 from .mutations import (
     NEXT_STATUS,
     new_conversation,
@@ -94,8 +138,26 @@ _HTML_TYPE = b"text/html; charset=utf-8"
 SCOPE_BY_ROUTE = {
     "GET /conversations/list": "conversation_read",
     "GET /conversations/{id}": "conversation_read",
+    "GET /conversations/{id}/messages": "conversation_read",
     "GET /accounts": "account_read",
     "GET /users/list": "user_read",
+    "GET /contacts/{id}": "contact_read",
+    "GET /contacts/attributes": "all_contact_read",
+    "GET /playbooks/list": "playbook_read",
+    "GET /playbooks/clp": "playbook_read",
+    "GET /teams/org": "user_read",
+    "GET /users/meetings/org": "user_read",
+}
+#: GET routes whose path has no parameter
+_FIXED_GET_ROUTES = {
+    "/conversations/list",
+    "/accounts",
+    "/users/list",
+    "/contacts/attributes",
+    "/playbooks/list",
+    "/playbooks/clp",
+    "/teams/org",
+    "/users/meetings/org",
 }
 
 LINKS_MAX_LIMIT = 100
@@ -105,6 +167,8 @@ ACCOUNTS_DEFAULT_SIZE = 10
 
 _STATUS_BITS = {"open": 1, "closed": 2, "pending": 4}
 _PAGE_CACHE_MAX = 50_000  # cached page bodies (a full walk of 100k conversations by 100 = 1,000)
+_LAZY_CACHE_MAX = 4096  # cached message pages / contacts / meeting windows (derived on demand)
+_DAY = 86_400_000
 
 
 def _html_error(status: int) -> bytes:
@@ -220,6 +284,20 @@ class _Rendered:
             self.users_body: bytes = orjson.dumps({"data": dataset.users})
             self.token_meta = dict(dataset.token_meta)
             self._views: dict[int, _ConvView] = {0: _ConvView(convs, keys)}
+            # small org-wide collections: rendered once (no mutation touches them)
+            self.playbooks_body: bytes = orjson.dumps(dataset.playbooks)
+            self.clp_body: bytes = orjson.dumps(dataset.landing_pages)
+            self.teams_body: bytes = orjson.dumps({"data": dataset.teams})
+            self.attributes_body: bytes = orjson.dumps(
+                {"data": {"properties": dataset.contact_attributes}}
+            )
+            #: conversation id -> (its record before its first update, messages appended by
+            #: update_conversations since): copy on write, like everything here
+            self.msg_extra: dict[int, tuple[dict[str, Any], tuple[dict[str, Any], ...]]] = {}
+            #: contact id -> (revision, timestamp) of its last update_contacts
+            self.contact_revs: dict[int, tuple[int, int]] = {}
+            #: contact id -> first appearance (ms); built on first use
+            self._contacts: dict[int, int] | None = None
         self._lock = threading.Lock()
 
     def _clone(self) -> _Rendered:
@@ -229,10 +307,20 @@ class _Rendered:
         return new
 
     def with_conversations(
-        self, replaced: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+        self,
+        replaced: list[tuple[dict[str, Any] | None, dict[str, Any]]],
+        msg_extra: dict[int, tuple[dict[str, Any], tuple[dict[str, Any], ...]]] | None = None,
     ) -> _Rendered:
-        """A copy where each ``(old, new)`` record replaces ``old`` (None: a new record)."""
+        """A copy where each ``(old, new)`` record replaces ``old`` (None: a new record) and
+        ``msg_extra`` entries replace those of the same conversations."""
         new = self._clone()
+        if msg_extra:
+            new.msg_extra = {**self.msg_extra, **msg_extra}
+        if self._contacts is not None:
+            contacts = dict(self._contacts)
+            for _, c in replaced:
+                _note_contact(contacts, c)
+            new._contacts = contacts
         drop = [_key(old) for old, _ in replaced if old is not None]
         add = sorted(((_key(c), c) for _, c in replaced), key=lambda kc: kc[0])
         views = {}
@@ -265,6 +353,28 @@ class _Rendered:
         new.users = users
         new.users_body = orjson.dumps({"data": users})
         return new
+
+    def with_contact_revs(self, revs: dict[int, tuple[int, int]]) -> _Rendered:
+        new = self._clone()
+        new.contact_revs = {**self.contact_revs, **revs}
+        return new
+
+    def contact_index(self, plan: MeetingPlan) -> dict[int, int]:
+        """Contact id -> first appearance (ms): every conversation's ``contactId`` (earliest
+        ``createdAt``) and every meeting's ``schedulerId`` (a month before its slot)."""
+        idx = self._contacts
+        if idx is None:
+            with self._lock:
+                idx = self._contacts
+                if idx is None:
+                    idx = {}
+                    for c in self.convs:
+                        _note_contact(idx, c)
+                    for slot, cid in zip(plan.slot, plan.scheduler, strict=True):
+                        if cid and cid not in idx:
+                            idx[cid] = slot - 30 * _DAY
+                    self._contacts = idx
+        return idx
 
     def view(self, mask: int) -> _ConvView:
         v = self._views.get(mask)
@@ -313,6 +423,64 @@ class _Rendered:
                 self._acc_pages.clear()
             self._acc_pages[key] = b
         return b
+
+
+def _note_contact(index: dict[int, int], conv: dict[str, Any]) -> None:
+    cid = conv.get("contactId")
+    if isinstance(cid, int) and not isinstance(cid, bool):
+        t = conv.get("createdAt") or 0
+        old = index.get(cid)
+        if old is None or t < old:
+            index[cid] = t
+
+
+class _Cache:
+    """A bounded, thread-safe dict (oldest entries go first) for bodies derived on demand."""
+
+    def __init__(self, limit: int = _LAZY_CACHE_MAX):
+        self._d: dict[Any, bytes] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        return self._d.get(key)
+
+    def put(self, key: Any, value: bytes) -> None:
+        with self._lock:
+            if len(self._d) >= self._limit:
+                for old in list(self._d)[: self._limit // 4]:
+                    del self._d[old]
+            self._d[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+class _LeakyBucket:
+    """Drift's rate limit as DataGrail describes it: a leaky bucket. Each request adds one
+    unit, the bucket drains continuously; a request that would overflow it is refused."""
+
+    def __init__(self) -> None:
+        self._level = 0.0
+        self._t: float | None = None
+        self._lock = threading.Lock()
+
+    def admit(self, per_minute: float, burst: int) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._t is not None:
+                self._level = max(0.0, self._level - (now - self._t) * per_minute / 60.0)
+            self._t = now
+            if self._level + 1.0 > burst + 1e-9:
+                return False
+            self._level += 1.0
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._level = 0.0
+            self._t = None
 
 
 # --- page tokens -----------------------------------------------------------------------------------
@@ -373,6 +541,14 @@ class DriftSimulator:
         self._clock_ms: int | None = None  # last timestamp the mutation clock handed out
         #: Conversation ids changed the last time the mid-run mutation hook fired.
         self.hook_changed: list[int] = []
+        # message authors are the users as they were at start (removing one later does not
+        # rewrite history)
+        self._people = People(self.dataset.users)
+        self._msg_cache = _Cache()
+        self._contact_cache = _Cache()
+        self._meeting_cache = _Cache(32)  # up to ~400 KB each
+        self._bucket = _LeakyBucket()
+        self._rate_limited = 0  # requests refused by the leaky bucket
 
     # -- lifecycle --
     def start(self) -> DriftSimulator:
@@ -424,20 +600,158 @@ class DriftSimulator:
         with self._lock:
             return dict(self._counts)
 
+    @property
+    def rate_limited(self) -> int:
+        """API requests refused with 429 by the leaky bucket (``rate_limit_per_minute``) since
+        start or the last ``reset_counts()``; ``fault_429_every`` 429s are not included."""
+        with self._lock:
+            return self._rate_limited
+
     def reset_counts(self) -> None:
-        """Zero the per-endpoint counters, the fault schedule, the revocation count and the
-        list-page count of the mutation hook (which re-arms it). Tokens are left alone."""
+        """Zero the per-endpoint counters, the fault schedule, the revocation count, the
+        list-page count of the mutation hook (which re-arms it), the rate-limited count, and
+        empty the rate-limit bucket. Tokens are left alone."""
         with self._lock:
             self._counts.clear()
             self._seq = 0
             self._successes = 0
             self._list_pages = 0
+            self._rate_limited = 0
+        self._bucket.reset()
 
     def reload(self) -> None:
-        """Re-render after a test mutated ``self.dataset`` (re-sorts conversations in place)."""
+        """Re-render after a test mutated ``self.dataset`` (re-sorts conversations in place).
+        Messages and contacts are derived again from the edited records; messages appended
+        and contacts revised by earlier mutations are kept."""
         with self._mutate_lock, gc_paused():
+            old = self._rendered
             sort_conversations(self.dataset.conversations)
-            self._rendered = _Rendered(self.dataset)
+            rendered = _Rendered(self.dataset)
+            rendered.msg_extra = old.msg_extra
+            rendered.contact_revs = old.contact_revs
+            self._rendered = rendered
+            self._msg_cache.clear()
+            self._contact_cache.clear()
+
+    # -- test hooks: what the API serves, as Python objects --
+    @property
+    def now_ms(self) -> int:
+        """The simulator's "now" (epoch ms): ``dataset.now_ms`` (``config.now_ms`` or
+        2027-01-01) until the mutation clock passes it. The 30-day floor of
+        GET /users/meetings/org is ``now_ms - 30 days``."""
+        clock = self._clock_ms
+        return max(self.dataset.now_ms, clock if clock is not None else 0)
+
+    def messages_for(self, conversation_id: int) -> list[dict[str, Any]]:
+        """All messages GET /conversations/{id}/messages serves for this conversation (every
+        page, oldest first). Raises KeyError for an unknown conversation (the API's 404)."""
+        msgs = self._messages(self._rendered, conversation_id)
+        if msgs is None:
+            raise KeyError(conversation_id)
+        return orjson.loads(orjson.dumps(msgs))
+
+    def contact(self, contact_id: int) -> dict[str, Any] | None:
+        """The ``data`` object of GET /contacts/{id}, or None where the API answers 404."""
+        body = self._contact_body(self._rendered, contact_id)
+        return None if body is None else orjson.loads(body)["data"]
+
+    def contact_ids(self) -> list[int]:
+        """Every id GET /contacts/{id} answers (conversation contacts, meeting schedulers)."""
+        return sorted(self._rendered.contact_index(self.dataset.meetings))
+
+    def meetings(self) -> list[dict[str, Any]]:
+        """Every meeting, by slotStart, including those older than the 30-day floor that
+        GET /users/meetings/org never serves."""
+        plan = self.dataset.meetings
+        return orjson.loads(orjson.dumps([plan.render(i) for i in range(len(plan))]))
+
+    def playbooks(self) -> list[dict[str, Any]]:
+        """GET /playbooks/list (a bare array)."""
+        return orjson.loads(self._rendered.playbooks_body)
+
+    def landing_pages(self) -> list[dict[str, Any]]:
+        """GET /playbooks/clp (a bare array)."""
+        return orjson.loads(self._rendered.clp_body)
+
+    def teams(self) -> list[dict[str, Any]]:
+        """``data`` of GET /teams/org."""
+        return orjson.loads(self._rendered.teams_body)["data"]
+
+    def contact_attributes(self) -> list[dict[str, Any]]:
+        """``data.properties`` of GET /contacts/attributes."""
+        return orjson.loads(self._rendered.attributes_body)["data"]["properties"]
+
+    # -- derived records (messages, contacts, meetings) --
+    def _messages(self, r: _Rendered, conversation_id: int) -> list[dict[str, Any]] | None:
+        conv = r.by_id.get(conversation_id)
+        if conv is None:
+            return None
+        extra = r.msg_extra.get(conversation_id)
+        ds = self.dataset
+        msgs = conversation_messages(
+            extra[0] if extra else conv,
+            self.config.seed,
+            ds.org_id,
+            self._people,
+            ds.message_plan.get(conversation_id),
+            ds.sample_messages.get(conversation_id),
+        )
+        if extra:
+            msgs.extend(extra[1])
+            msgs.sort(key=lambda m: (m["createdAt"], m["id"]))
+        return msgs
+
+    def _messages_page(self, r: _Rendered, conversation_id: int, page: int) -> bytes | None:
+        if conversation_id not in r.by_id:
+            return None
+        extra = r.msg_extra.get(conversation_id)
+        key = (conversation_id, len(extra[1]) if extra else 0, page)
+        body = self._msg_cache.get(key)
+        if body is None:
+            msgs = self._messages(r, conversation_id) or []
+            start = (page - 1) * PAGE_SIZE
+            end = start + PAGE_SIZE
+            parts = [b'{"data":{"messages":', orjson.dumps(msgs[start:end])]
+            if end < len(msgs):
+                parts.append(b'},"pagination":{"more":true,"next":"%d"}}' % (page + 1))
+            else:
+                parts.append(b'},"pagination":{"more":false}}')
+            body = b"".join(parts)
+            self._msg_cache.put(key, body)
+        return body
+
+    def _contact_body(self, r: _Rendered, contact_id: int) -> bytes | None:
+        ds = self.dataset
+        first = r.contact_index(ds.meetings).get(contact_id)
+        if first is None:
+            return None
+        rev = r.contact_revs.get(contact_id)
+        key = (contact_id, rev)
+        body = self._contact_cache.get(key)
+        if body is None:
+            record = ds.sample_contacts.get(contact_id)
+            if record is None:
+                record = contact_record(
+                    contact_id, first, self.config.seed, ds.now_ms, ds.contact_names.get(contact_id)
+                )
+            if rev is not None:
+                record = revise(record, rev[0], rev[1], revised_name)
+            body = b'{"data":' + orjson.dumps(record) + b"}"
+            self._contact_cache.put(key, body)
+        return body
+
+    def _meetings_body(self, lo: int, hi: int) -> bytes:
+        plan = self.dataset.meetings
+        lo = max(lo, self.now_ms - WINDOW_FLOOR_MS)
+        if lo > hi:
+            return b'{"data":[]}'
+        i, j = plan.window(lo, hi)
+        j = min(j, i + MAX_PER_REQUEST)
+        body = self._meeting_cache.get((i, j))
+        if body is None:
+            body = orjson.dumps({"data": [plan.render(p) for p in range(i, j)]})
+            self._meeting_cache.put((i, j), body)
+        return body
 
     # -- OAuth --
     def current_tokens(self) -> tuple[str, str | None]:
@@ -471,6 +785,8 @@ class DriftSimulator:
                 return []
             ts = self._tick() if now_ms is None else self._advance(now_ms)
             replaced = []
+            extras = {}
+            seed, org_id = self.config.seed, self.dataset.org_id
             for cid in chosen:
                 old = r.by_id[cid]
                 new = dict(old)
@@ -480,7 +796,11 @@ class DriftSimulator:
                 elif rng.random() < 0.5:
                     new["status"] = NEXT_STATUS.get(old.get("status"), "open")
                 replaced.append((old, new))
-            self._publish(r.with_conversations(replaced))
+                # one new message per update, at the new updatedAt
+                base, added = r.msg_extra.get(cid, (old, ()))
+                msg = appended_message(new, len(added), ts, seed, org_id, self._people)
+                extras[cid] = (base, (*added, msg))
+            self._publish(r.with_conversations(replaced, extras))
             return [c["id"] for _, c in sorted(replaced, key=lambda oc: _key(oc[1]))]
 
     def add_conversations(self, n: int) -> list[int]:
@@ -580,6 +900,25 @@ class DriftSimulator:
             self._publish(r.with_users([u for u in r.users if u["id"] not in gone]))
             return sorted(chosen, key=index.__getitem__)
 
+    def update_contacts(
+        self, ids: Iterable[int] | None = None, fraction: float | None = None
+    ) -> list[int]:
+        """Revise contacts (GET /contacts/{id}): their ``name`` (or ``first_name``) gets a
+        ``" (rev N)"`` suffix and ``last_active`` the mutation clock. ``ids`` and/or a sample
+        ``fraction`` of all contacts. Returns the ids (named ones first, in the order given).
+        Unknown ids raise ``ValueError``."""
+        with self._mutate_lock, gc_paused():
+            r = self._rendered
+            rng = self._rng("update_contacts")
+            index = r.contact_index(self.dataset.meetings)
+            population = sorted(index) if fraction is not None else []
+            chosen = self._choose("contact", index, population, lambda c: c, ids, fraction, rng)
+            if not chosen:
+                return []
+            ts = self._tick()
+            self._publish(r.with_contact_revs({cid: (self._mutations, ts) for cid in chosen}))
+            return chosen
+
     # -- mutation plumbing --
     def _rng(self, op: str) -> random.Random:
         self._mutations += 1
@@ -619,14 +958,20 @@ class DriftSimulator:
         stamps += [u.get(f, 0) for u in r.users for f in ("createdAt", "updatedAt")]
         return max((t for t in stamps if isinstance(t, int)), default=0)
 
+    def _clock_start(self) -> int:
+        # the first reading is the simulated "now" (dataset.now_ms), or a minute past the
+        # newest timestamp if the data is newer still
+        return max(self._data_max_ms(full=True), self.dataset.now_ms - 1)
+
     def _tick(self) -> int:
-        """The mutation clock's next reading: a whole minute after everything so far."""
-        last = self._clock_ms if self._clock_ms is not None else self._data_max_ms(full=True)
+        """The mutation clock's next reading: a whole minute after everything so far (and at
+        least the simulated "now")."""
+        last = self._clock_ms if self._clock_ms is not None else self._clock_start()
         self._clock_ms = next_minute(max(last, self._data_max_ms(full=False)))
         return self._clock_ms
 
     def _advance(self, now_ms: int) -> int:
-        last = self._clock_ms if self._clock_ms is not None else self._data_max_ms(full=True)
+        last = self._clock_ms if self._clock_ms is not None else self._clock_start()
         self._clock_ms = max(last, now_ms)
         return now_ms
 
@@ -665,6 +1010,17 @@ class DriftSimulator:
             self._counts[route] = self._counts.get(route, 0) + 1
             self._seq += 1
             return self._seq
+
+    def _rate_limit(self) -> bool:
+        """True if the leaky bucket refuses this request (counted)."""
+        cfg = self.config
+        if cfg.rate_limit_per_minute <= 0:
+            return False
+        if self._bucket.admit(cfg.rate_limit_per_minute, cfg.rate_limit_burst):
+            return False
+        with self._lock:
+            self._rate_limited += 1
+        return True
 
     def _revoked(self) -> bool:
         n = self.config.revoke_after
@@ -804,14 +1160,16 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _route(method: str, path: str) -> str:
         if method == "GET":
-            if path == "/conversations/list":
-                return "GET /conversations/list"
-            if path.startswith("/conversations/") and "/" not in path[15:] and len(path) > 15:
-                return "GET /conversations/{id}"
-            if path == "/accounts":
-                return "GET /accounts"
-            if path == "/users/list":
-                return "GET /users/list"
+            if path in _FIXED_GET_ROUTES:
+                return "GET " + path
+            if path.startswith("/conversations/") and len(path) > 15:
+                head, _, tail = path[15:].partition("/")
+                if not tail:
+                    return "GET /conversations/{id}"
+                if head and tail == "messages":
+                    return "GET /conversations/{id}/messages"
+            if path.startswith("/contacts/") and len(path) > 10 and "/" not in path[10:]:
+                return "GET /contacts/{id}"
         elif method == "POST":
             if path == "/app/token_info":
                 return "POST /app/token_info"
@@ -835,6 +1193,9 @@ class _Handler(BaseHTTPRequestHandler):
         route = self._route(method, path)
         seq = sim._admit(route)  # 1-based position of this request in the fault schedule
 
+        if sim._rate_limit():
+            self._send(429, ERR_429, extra=self._retry_after(cfg))
+            return
         if cfg.slow_ms:
             time.sleep(cfg.slow_ms / 1000.0)
         if cfg.drop_connection_every and seq % cfg.drop_connection_every == 0:
@@ -848,11 +1209,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, _html_error(status), _HTML_TYPE)
             return
         if cfg.fault_429_every and seq % cfg.fault_429_every == 0:
-            extra: tuple[tuple[str, str], ...] = ()
-            if cfg.retry_after is not None:
-                ra = cfg.retry_after
-                extra = (("Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)),)
-            self._send(429, ERR_429, extra=extra)
+            self._send(429, ERR_429, extra=self._retry_after(cfg))
             return
 
         try:
@@ -871,14 +1228,29 @@ class _Handler(BaseHTTPRequestHandler):
                 if scope in (cfg.missing_scopes or ()):
                     raise _Reply(403, ERR_403)
                 query = parse_qs(split.query, keep_blank_values=True)
+                rendered = sim._rendered
                 if route == "GET /conversations/list":
                     out = self._conversations_list(sim, cfg, query)
                 elif route == "GET /conversations/{id}":
                     out = self._conversation(sim, path[15:])
+                elif route == "GET /conversations/{id}/messages":
+                    out = self._messages(sim, path[15:].partition("/")[0], query)
                 elif route == "GET /accounts":
                     out = self._accounts(sim, cfg, query)
-                else:
-                    out = sim._rendered.users_body
+                elif route == "GET /users/list":
+                    out = rendered.users_body
+                elif route == "GET /contacts/{id}":
+                    out = self._contact(sim, path[10:])
+                elif route == "GET /contacts/attributes":
+                    out = rendered.attributes_body
+                elif route == "GET /playbooks/list":
+                    out = rendered.playbooks_body
+                elif route == "GET /playbooks/clp":
+                    out = rendered.clp_body
+                elif route == "GET /teams/org":
+                    out = rendered.teams_body
+                else:  # GET /users/meetings/org
+                    out = self._meetings(sim, query)
                 status = 200
         except _Reply as reply:
             self._send(reply.status, reply.body)
@@ -888,6 +1260,13 @@ class _Handler(BaseHTTPRequestHandler):
             # the page is already rendered: the hook's changes show from the next request on
             sim._list_page_served()
         self._send(status, out)
+
+    @staticmethod
+    def _retry_after(cfg: SimulatorConfig) -> tuple[tuple[str, str], ...]:
+        if cfg.retry_after is None:
+            return ()
+        ra = cfg.retry_after
+        return (("Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)),)
 
     def _bearer(self) -> str | None:
         auth = self.headers.get("Authorization")
@@ -904,7 +1283,11 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         if method == "GET" and path == "/_simulator/stats":
             counts = sim.request_counts()
-            self._send(200, orjson.dumps({"requests": counts, "total": sum(counts.values())}))
+            stats: dict[str, Any] = {"requests": counts, "total": sum(counts.values())}
+            limited = sim.rate_limited
+            if limited or sim.config.rate_limit_per_minute > 0:
+                stats["rate_limited"] = limited
+            self._send(200, orjson.dumps(stats))
         elif method == "POST" and path == "/_simulator/reset":
             sim.reset_counts()
             self._send(200, orjson.dumps({"ok": True}))
@@ -1013,6 +1396,49 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             raise _Reply(404, ERR_404)
         return body
+
+    @staticmethod
+    def _messages(sim: DriftSimulator, raw_id: str, query: dict[str, list[str]]) -> bytes:
+        r = sim._rendered
+        cid = int(raw_id) if raw_id.isdigit() else None
+        if cid is None or cid not in r.by_id:
+            raise _Reply(404, ERR_404)
+        raw = (query.get("next") or [""])[-1].strip()
+        if not raw:
+            page = 1
+        elif raw.isdigit() and int(raw) >= 1:
+            page = int(raw)
+        else:
+            raise _Reply(400, _err("validation_error", "Invalid next"))
+        body = sim._messages_page(r, cid, page)
+        if body is None:
+            raise _Reply(404, ERR_404)
+        return body
+
+    @staticmethod
+    def _contact(sim: DriftSimulator, raw_id: str) -> bytes:
+        body = sim._contact_body(sim._rendered, int(raw_id)) if raw_id.isdigit() else None
+        if body is None:
+            raise _Reply(404, ERR_404)
+        return body
+
+    @staticmethod
+    def _meetings(sim: DriftSimulator, query: dict[str, list[str]]) -> bytes:
+        bounds: list[int] = []
+        missing: list[str] = []
+        for name in ("min_start_time", "max_start_time"):
+            raw = (query.get(name) or [""])[-1].strip()
+            if not raw:
+                missing.append(name)
+                continue
+            try:
+                bounds.append(int(raw))
+            except ValueError:
+                raise _Reply(400, _err("validation_error", f"Invalid {name}")) from None
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise _Reply(400, _err("validation_error", f"{' and '.join(missing)} {verb} required"))
+        return sim._meetings_body(bounds[0], bounds[1])
 
     def _accounts(
         self, sim: DriftSimulator, cfg: SimulatorConfig, query: dict[str, list[str]]
@@ -1129,6 +1555,8 @@ def _admin_mutate(sim: DriftSimulator, body: bytes) -> list[Any]:
         return sim.update_accounts(**_selection(spec, "keys"))
     if op == "update_users":
         return sim.update_users(**_selection(spec, "ids"))
+    if op == "update_contacts":
+        return sim.update_contacts(**_selection(spec, "ids"))
     if op in ("remove_accounts", "remove_users"):
         if isinstance(spec, dict):
             spec = spec.get("ids", spec.get("keys"))

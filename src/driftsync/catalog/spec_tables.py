@@ -1,118 +1,11 @@
-"""The tables driftsync syncs, declared once as data.
+"""The three tables of the product spec (Acho Studio's Drift page): accounts, conversations, users.
 
-The HTTP layer reads endpoints and paging, the transform reads columns and types, the
-loader reads keys and descriptions, and the CLI and ``docs/tables.md`` print it all.
-Change a table here and every part follows.
-
-Column descriptions are the words of the Acho Studio Drift page (the product spec),
-verbatim. Where that page contradicts what Drift actually sends, ``note`` says so, and the
-column keeps what Drift sends (``spec_type`` keeps what the page printed).
+Column descriptions are the spec's words, verbatim; ``note`` says where Drift differs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
-ColumnType = Literal["bigint", "text", "boolean", "json", "timestamp"]
-Pagination = Literal["conversation_list", "offset", "none"]
-ChangeDetection = Literal["cursor", "content"]
-"""How an incremental run finds what changed. ``cursor``: Drift lists the table newest-updated
-first, so paging stops below the last committed cursor value. ``content``: Drift has no change
-filter, so every record is read and only those whose content differs from the stored row are
-written; rows Drift no longer returns are marked deleted."""
-
-EXTRA_COLUMN = "_extra"
-EXTRA_DESCRIPTION = (
-    "Added by driftsync. A JSON object holding every field Drift sent that this table has no "
-    "column for, and any value that could not be stored in its column's type without loss "
-    "(for example a non-numeric relatedPlaybookId). NULL when there was nothing left over."
-)
-TIMESTAMP_SUFFIX = "_ts"
-HASH_COLUMN = "_driftsync_hash"
-DELETED_COLUMN = "_driftsync_deleted_at"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: where it comes from in Drift's record and how it is stored."""
-
-    name: str
-    type: ColumnType
-    description: str
-    spec_type: str | None = None
-    note: str = ""
-    epoch_ms: bool = False
-    nullable: bool = True
-
-    @property
-    def source(self) -> str:
-        """The key in Drift's JSON record. Column names are Drift's names, as the spec writes them."""
-        return self.name
-
-    @property
-    def comment(self) -> str:
-        return f"{self.description} — {self.note}" if self.note else self.description
-
-
-@dataclass(frozen=True)
-class Table:
-    """One synced table and everything needed to fetch, store and document it."""
-
-    name: str
-    title: str
-    description: str
-    endpoint: str
-    records_path: tuple[str, ...]
-    pagination: Pagination
-    page_size: int | None
-    primary_key: str
-    cursor: str | None
-    scope: str
-    columns: tuple[Column, ...]
-    change_detection: ChangeDetection = "content"
-    detail_endpoint: str | None = None
-    detail_note: str = ""
-    extra_columns: tuple[Column, ...] = field(init=False, default=())
-
-    def __post_init__(self) -> None:
-        derived = [
-            Column(
-                name=f"{c.name}{TIMESTAMP_SUFFIX}",
-                type="timestamp",
-                description=f"Added by driftsync: {c.name} (epoch milliseconds) as a UTC timestamp.",
-            )
-            for c in self.columns
-            if c.epoch_ms
-        ]
-        derived.append(Column(name=EXTRA_COLUMN, type="json", description=EXTRA_DESCRIPTION))
-        if self.change_detection == "content":
-            derived += [
-                Column(HASH_COLUMN, "text", "Added by driftsync: a hash of the record as Drift "
-                       "sent it, so an incremental run writes only records whose content "
-                       "changed."),
-                Column(DELETED_COLUMN, "timestamp", "Added by driftsync: when a sync that read "
-                       "the whole table from Drift no longer found this row (NULL while Drift "
-                       "still returns it). Rows are marked, never deleted."),
-            ]
-        object.__setattr__(self, "extra_columns", tuple(derived))
-        names = [c.name for c in self.all_columns]
-        if len(names) != len(set(names)):
-            raise ValueError(f"table {self.name} declares a column twice")
-        if self.primary_key not in names:
-            raise ValueError(f"table {self.name}: primary key {self.primary_key} is not a column")
-
-    @property
-    def all_columns(self) -> tuple[Column, ...]:
-        """The spec's columns, then the ones driftsync adds (timestamps, ``_extra``)."""
-        return self.columns + self.extra_columns
-
-    def column(self, name: str) -> Column:
-        for c in self.all_columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
+from .model import Column, Table
 
 _MS = "Drift sends epoch milliseconds; the same instant is also stored as {name}_ts."
 
@@ -283,21 +176,3 @@ USERS = Table(
                spec_type="integer", epoch_ms=True, note=_MS.format(name="updatedAt")),
     ),
 )
-
-CATALOG: dict[str, Table] = {t.name: t for t in (ACCOUNTS, CONVERSATIONS, USERS)}
-"""Every table driftsync can sync, by name, in sync order."""
-
-
-def select_tables(names: list[str] | None) -> list[Table]:
-    """Tables named by the user, in catalog order; all of them when ``names`` is empty."""
-    from .errors import ConfigError
-
-    if not names:
-        return list(CATALOG.values())
-    unknown = [n for n in names if n not in CATALOG]
-    if unknown:
-        raise ConfigError(
-            f"Unknown table {', '.join(repr(n) for n in unknown)}. "
-            f"Choose from: {', '.join(CATALOG)}."
-        )
-    return [t for name, t in CATALOG.items() if name in names]
