@@ -52,13 +52,15 @@ def sim() -> Iterator[DriftSimulator]:
         yield simulator
 
 
-def client_for(sim: DriftSimulator, token: str | None = None, attempts: int = 10) -> DriftClient:
+def client_for(sim: DriftSimulator, token: str | None = None, attempts: int = 10,
+               **options: Any) -> DriftClient:
     """A client with instant back-off, so fault tests take no wall time."""
     return DriftClient(
         token or sim.config.token,
         base_url=sim.url,
         retry=RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0),
         timeout=10,
+        **options,
     )
 
 

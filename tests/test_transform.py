@@ -451,3 +451,102 @@ def test_dlt_columns_follow_the_catalog() -> None:
     assert (hints["participants"]["data_type"], hints["_extra"]["data_type"]) == ("json", "json")
     assert hints["status"]["data_type"] == "text"
     assert "primary_key" not in hints["contactId"]
+
+
+# -- the tables beyond the spec ----------------------------------------------------------------
+
+from driftsync.catalog import (  # noqa: E402
+    ACCOUNT_CUSTOM_PROPERTIES,
+    CONTACTS,
+    CONVERSATION_PARTICIPANTS,
+    CONVERSATION_TAGS,
+    MEETINGS,
+    MESSAGES,
+)
+from driftsync.transform import nested_rows  # noqa: E402
+
+
+def test_contact_external_id_is_text_whether_drift_sends_a_number_or_a_string() -> None:
+    table = to_arrow(CONTACTS, [
+        {"id": 1, "attributes": {"externalId": 12341243}},
+        {"id": 2, "attributes": {"externalId": "a12-1234"}},
+        {"id": 3, "attributes": {"externalId": None}},
+        {"id": 4, "attributes": {}},
+    ]).to_pylist()
+    assert [r["externalId"] for r in table] == ["12341243", "a12-1234", None, None]
+    assert [r["_extra"] for r in table] == [None] * 4
+    assert orjson.loads(table[0]["attributes"]) == {"externalId": 12341243}
+
+
+def test_message_author_is_split_into_columns_and_unknown_author_keys_go_to_extra() -> None:
+    (got,) = to_arrow(MESSAGES, [{
+        "id": 9, "author": {"type": "user", "id": 5, "bot": True, "name": "Drift Bot"},
+        "createdAt": 1000,
+    }]).to_pylist()
+    assert (got["authorType"], got["authorId"], got["authorBot"]) == ("user", 5, True)
+    assert orjson.loads(got["_extra"]) == {"author": {"name": "Drift Bot"}}
+
+
+def test_a_message_author_id_that_is_not_a_number_is_kept_in_extra() -> None:
+    (got,) = to_arrow(MESSAGES, [{"id": 9, "author": {"type": "contact", "id": "anon-7"}}]
+                      ).to_pylist()
+    assert got["authorId"] is None
+    assert orjson.loads(got["_extra"]) == {"author": {"id": "anon-7"}}
+
+
+def test_a_meeting_without_event_id_is_keyed_by_agent_contact_and_slot() -> None:
+    rows = to_arrow(MEETINGS, [
+        {"eventId": "abc", "agentId": 1, "schedulerId": 2, "slotStart": 3},
+        {"agentId": 1, "schedulerId": 2, "slotStart": 3},
+    ]).to_pylist()
+    assert [r["meetingKey"] for r in rows] == ["event:abc", "slot:1:2:3"]
+    with pytest.raises(MalformedResponseError):
+        to_arrow(MEETINGS, [{"agentId": 1}])
+
+
+def test_nested_rows_replace_a_parents_items_and_ignore_parents_without_the_field() -> None:
+    conversations = [
+        {"id": 1, "conversationTags": [{"name": "a", "color": "111111"}, {"name": "b"}],
+         "participants": [7, 8]},
+        {"id": "2", "conversationTags": [], "participants": []},
+        {"id": 3},  # the list endpoint's shape: no tags field at all
+        {"id": 4, "conversationTags": None, "participants": [None, "x", 9]},
+        {"id": 5, "conversationTags": [{"color": "000000"}, "odd"]},  # no name: no row
+    ]
+    tags, parents = nested_rows(CONVERSATION_TAGS, CONVERSATIONS, conversations)
+    assert tags == [{"name": "a", "color": "111111", "conversationId": 1},
+                    {"name": "b", "conversationId": 1}]
+    assert parents == [1, 2, 4, 5]
+    people, parents = nested_rows(CONVERSATION_PARTICIPANTS, CONVERSATIONS, conversations)
+    # None and "x" are no user ids: no row (the conversation's participants column keeps them)
+    assert people == [{"conversationId": 1, "userId": 7}, {"conversationId": 1, "userId": 8},
+                      {"conversationId": 4, "userId": 9}]
+    assert to_arrow(CONVERSATION_PARTICIPANTS, people).num_rows == 3
+    assert parents == [1, 2, 4]
+
+
+@pytest.mark.parametrize(
+    ("prop", "value", "number", "date_ms"),
+    [
+        ({"type": "NUMBER", "value": 1}, "1", 1.0, None),
+        ({"type": "NUMBER", "value": "1,000"}, "1,000", 1000.0, None),
+        ({"type": "NUMBER", "value": 2.5}, "2.5", 2.5, None),
+        ({"type": "STRING", "value": "acme"}, "acme", None, None),
+        ({"type": "ENUMARRAY", "value": ["a", "b"]}, '["a","b"]', None, None),
+        ({"type": "DATE", "value": 1700000000000}, "1700000000000", 1.7e12, 1700000000000),
+        ({"type": "DATETIME", "value": "2024-01-02T03:04:05Z"}, "2024-01-02T03:04:05Z", None,
+         1704164645000),
+        ({"type": "DATE", "value": "not a date"}, "not a date", None, None),
+        ({"type": "BOOLEAN", "value": True}, "true", None, None),
+        ({"type": "NUMBER", "value": None}, None, None, None),
+    ],
+)
+def test_custom_property_values_are_spelled_out_per_type(
+    prop: dict[str, Any], value: Any, number: Any, date_ms: Any
+) -> None:
+    account = {"accountId": "a_1", "customProperties": [{"name": "p", "label": "P", **prop}]}
+    rows, _ = nested_rows(ACCOUNT_CUSTOM_PROPERTIES, ACCOUNTS, [account])
+    (got,) = to_arrow(ACCOUNT_CUSTOM_PROPERTIES, rows).to_pylist()
+    assert (got["value"], got["numberValue"], got["dateValue"]) == (value, number, date_ms)
+    assert (None if got["jsonValue"] is None else orjson.loads(got["jsonValue"])) == prop["value"]
+    assert got["_extra"] is None

@@ -321,17 +321,34 @@ def nested_rows(
             continue
         for item in items:
             if spec.scalar is not None:
-                if item is not None and not isinstance(item, dict | list):
-                    rows.append({spec.parent_column: key, spec.scalar: item})
+                # Only values that can be keyed make rows; anything else stays visible in the
+                # parent's own JSON column rather than failing the whole table.
+                value = as_key(child.column(spec.scalar), item)
+                if _usable_key(child, spec.scalar, value):
+                    rows.append({spec.parent_column: key, spec.scalar: value})
             elif isinstance(item, dict):
                 fields = spec.enrich(item) if spec.enrich else item
-                rows.append({**fields, spec.parent_column: key})
+                row = {**fields, spec.parent_column: key}
+                if all(_usable_key(child, k, as_key(child.column(k), row.get(k)))
+                       for k in child.key_columns):
+                    rows.append(row)
     return rows, parents
+
+
+def _usable_key(table: Table, column: str, value: Any) -> bool:
+    if table.column(column).type == "bigint":
+        return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, str) and value != ""
 
 
 def stored_key(table: Table, value: Any) -> Any:
     """A single-column key as stored: Drift may send a numeric id as a string."""
-    if table.column(table.key).type == "bigint" and isinstance(value, str):
+    return as_key(table.column(table.key), value)
+
+
+def as_key(column: Column, value: Any) -> Any:
+    """``value`` as ``column`` stores a key: a numeric string becomes an int for a bigint."""
+    if column.type == "bigint" and isinstance(value, str):
         text = value.strip()
         if _INTEGER.fullmatch(text):
             return int(text)

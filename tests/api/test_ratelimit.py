@@ -30,7 +30,7 @@ class FakeClock:
 
 def test_requests_are_spaced_evenly_at_the_configured_pace() -> None:
     time = FakeClock()
-    limiter = RateLimiter(120, clock=time.clock, sleep=time.sleep)  # one every 0.5 s
+    limiter = RateLimiter(120, clock=time.clock, sleep=time.sleep, catch_up=0)  # every 0.5 s
 
     for _ in range(5):
         limiter.acquire()
@@ -39,16 +39,37 @@ def test_requests_are_spaced_evenly_at_the_configured_pace() -> None:
     assert time.sleeps == [0.5, 1.0, 1.5, 2.0]
 
 
-def test_an_idle_limiter_does_not_save_up_a_burst() -> None:
+def test_an_idle_limiter_saves_up_no_more_than_a_small_catch_up() -> None:
     time = FakeClock()
-    limiter = RateLimiter(60, clock=time.clock, sleep=time.sleep)
+    limiter = RateLimiter(60, clock=time.clock, sleep=time.sleep, catch_up=3)
     limiter.acquire()
     time.now += 3600  # an hour of silence
 
-    limiter.acquire()
-    limiter.acquire()
+    for _ in range(6):
+        limiter.acquire()
 
-    assert time.sleeps == [1.0]
+    # three missed slots are used at once, then the pace holds
+    assert time.sleeps == [1.0, 2.0]
+
+
+def test_a_sender_that_fell_behind_catches_up_and_keeps_the_average_pace() -> None:
+    time = FakeClock()
+    limiter = RateLimiter(600, clock=time.clock, sleep=time.sleep, catch_up=3)  # 0.1 s apart
+    sent: list[float] = []
+    for i in range(100):
+        if i == 50:
+            time.now += 0.25  # a slow answer: 2.5 slots lost
+        before = len(time.sleeps)
+        limiter.acquire()
+        waited = time.sleeps[before] if len(time.sleeps) > before else 0.0
+        sent.append(time.now + waited)
+        time.now += waited
+    # the start may use the catch-up (4 at once); after that the schedule holds, and the
+    # slow answer costs nothing: the slots it missed are made up at once
+    assert sent[:5] == [100.0] * 4 + [pytest.approx(100.1)]
+    assert sent[-1] - sent[10] == pytest.approx(8.9, abs=1e-6)
+    assert sent[50] == sent[51] == pytest.approx(sent[49] + 0.25)  # two missed slots, at once
+    assert sent[52] == pytest.approx(sent[49] + 0.3)  # and back on the original schedule
 
 
 def test_429_halves_the_pace_down_to_a_floor_and_successes_win_it_back() -> None:
@@ -69,7 +90,7 @@ def test_429_halves_the_pace_down_to_a_floor_and_successes_win_it_back() -> None
 
 def test_threads_share_one_schedule() -> None:
     time = FakeClock()
-    limiter = RateLimiter(600, clock=time.clock, sleep=time.sleep)  # 0.1 s apart
+    limiter = RateLimiter(600, clock=time.clock, sleep=time.sleep, catch_up=0)  # 0.1 s apart
     threads = [threading.Thread(target=limiter.acquire) for _ in range(8)]
     for t in threads:
         t.start()

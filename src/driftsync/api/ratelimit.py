@@ -2,7 +2,10 @@
 
 Drift meters API calls with a leaky bucket and answers 429 when it overflows (API.md §4); it
 publishes no numbers. So the client paces itself: requests leave at most ``per_minute`` a
-minute, evenly spaced, whichever thread sends them. A 429 halves the pace (never below a
+minute, evenly spaced, whichever thread sends them. A sender that fell behind its schedule
+(a slow answer, a busy CPU) may catch up by ``catch_up`` requests at once, never more, so the
+pace holds over any stretch longer than a few requests and a leaky bucket with room for a
+handful of requests never overflows. A 429 halves the pace (never below a
 sixteenth of it); every success then wins back a hundredth of the configured pace, so after
 a burst of 429s the client settles just under what Drift accepts and climbs back when the
 bucket has room again.
@@ -29,9 +32,11 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        catch_up: int = 3,
     ) -> None:
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
+        self.catch_up = catch_up
         self.ceiling = float(per_minute)
         self.floor = self.ceiling / 16
         self._rate = self.ceiling
@@ -49,8 +54,10 @@ class RateLimiter:
         """Wait for this request's slot."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + 60.0 / self._rate
+            interval = 60.0 / self._rate
+            # Behind schedule: the missed slots are used, up to ``catch_up`` of them.
+            slot = max(self._next, now - self.catch_up * interval)
+            self._next = slot + interval
         if slot > now:
             self._sleep(slot - now)
 

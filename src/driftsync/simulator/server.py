@@ -765,11 +765,13 @@ class DriftSimulator:
         fraction: float | None = None,
         now_ms: int | None = None,
         status: str | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> list[int]:
         """Touch conversations: ``updatedAt`` = ``now_ms`` (default: the mutation clock, later
         than every timestamp so far) and ``status`` (default: every other one, chosen by the
         call's rng, flips open<->closed, pending/bulk_sent -> open). ``ids`` and/or a
-        deterministic sample of ``fraction`` of all conversations. Returns the changed ids in
+        deterministic sample of ``fraction`` of all conversations. ``fields`` are set as given
+        on each (e.g. new ``conversationTags`` or ``participants``). Returns the changed ids in
         their new list order (newest first). Unknown ids raise ``ValueError``."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -791,6 +793,7 @@ class DriftSimulator:
                 old = r.by_id[cid]
                 new = dict(old)
                 new["updatedAt"] = ts
+                new.update(fields or {})
                 if status is not None:
                     new["status"] = status
                 elif rng.random() < 0.5:
