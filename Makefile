@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: demo test bench docs lint clean
+.PHONY: demo test bench docs lint clean web-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(VENV)/.installed
 
 docs: $(VENV)/.installed
 	$(BIN)/driftsync tables --markdown > docs/tables.md
+
+# The web app's htmx and Pico CSS, from the npm registry into src/driftsync/web/static/vendor
+# (committed, so installing driftsync needs no npm). Run after changing their versions.
+web-assets:
+	sh src/driftsync/web/assets/vendor.sh
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -19,9 +20,12 @@ import driftsync.simulator  # noqa: E402
 from driftsync.api import DriftClient, RetryPolicy  # noqa: E402
 from driftsync.simulator import DriftSimulator, SimulatorConfig  # noqa: E402
 
+from .pgserver import pg_server, pg_url  # noqa: E402, F401 - fixtures for the PostgreSQL tests
+
 SAMPLES = Path(driftsync.simulator.__file__).parent / "samples"
 ENV_VARS = ("DRIFT_ACCESS_TOKEN", "DRIFT_API_URL", "DRIFTSYNC_DATABASE", "DRIFTSYNC_CONFIG",
-            "DRIFTSYNC_DEBUG", "DRIFT_CLIENT_ID", "DRIFT_CLIENT_SECRET", "DRIFT_REFRESH_TOKEN")
+            "DRIFTSYNC_DEBUG", "DRIFT_CLIENT_ID", "DRIFT_CLIENT_SECRET", "DRIFT_REFRESH_TOKEN",
+            "DRIFTSYNC_DESTINATION", "DRIFTSYNC_DATASET", "DRIFTSYNC_WORKING_COPY", "PGPASSWORD")
 
 
 def sample(name: str) -> Any:
@@ -36,6 +40,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """The CLI sets up logging for its process (levels of the ``driftsync`` loggers, root
+    handlers); in-process CLI tests must not leave that to the tests that follow."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    named = {name: logging.getLogger(name).level
+             for name in ("driftsync", "driftsync.serve", "apscheduler")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, was in named.items():
+        logging.getLogger(name).setLevel(was)
 
 
 @contextmanager

@@ -112,7 +112,7 @@ def test_a_prompted_token_is_stored_privately_and_never_shown(home: Path) -> Non
         f"destination  duckdb {home / 'beta.duckdb'} (schema main)",
         "schedule     manual",
         "mode         incremental",
-        "rate limit   none",
+        "rate limit   default (600 a minute on Drift's hosts)",
         "notify       webhook url=https://hooks.example.com/…",
         f"file         {path}",
     ]
@@ -225,10 +225,17 @@ def test_a_hand_edited_file_is_checked_with_the_place_named(home: Path) -> None:
         "oauth.\n"
     )
     path.write_text('[resources.acme]\ntoken_env = "T"\n[resources.acme.destination]\n'
-                    'kind = "postgres"\nurl_env = "PG_URL"\n')
+                    'kind = "postgres"\n')
     assert cli("resource", "list").stderr == (
-        f"Error: {path} [resources.acme].destination: kind 'postgres' is not supported yet; "
-        "use duckdb.\n"
+        f"Error: {path} [resources.acme]: A postgres destination needs exactly one of url and "
+        "url_env (the name of the environment variable that holds the URL).\n"
+    )
+    path.write_text('[resources.acme]\ntoken_env = "T"\n[resources.acme.destination]\n'
+                    'kind = "nosuch"\n')
+    assert cli("resource", "list").stderr == (
+        f"Error: {path} [resources.acme]: dlt has no destination called 'nosuch'; use duckdb, "
+        "postgres, or a dlt destination name such as filesystem, bigquery, snowflake, "
+        "clickhouse, motherduck.\n"
     )
 
 
@@ -561,7 +568,7 @@ def test_an_oauth_resource_refreshes_and_keeps_its_own_token_store(home: Path) -
 
 def test_a_rate_limited_resource_stays_under_drifts_limit(home: Path) -> None:
     with running(accounts=1, conversations=12, users=2, token=TOKEN,
-                 rate_limit_per_minute=1200, rate_limit_burst=1) as sim:
+                 rate_limit_per_minute=1200, rate_limit_burst=4) as sim:
         assert add(sim, "acme", "--token", TOKEN, "--tables", "conversations",
                    "--rate-limit", "600", "--no-verify").exit_code == 0
         result = run_resource(ResourceStore().get("acme"), retries=0)

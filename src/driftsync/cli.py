@@ -150,13 +150,34 @@ def database_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="DuckDB file [env DRIFTSYNC_DATABASE; default ./drift.duckdb]")(fn)
 
 
+def destination_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the data is: ``--destination`` with ``--database``, ``--dataset`` and, for
+    destinations that are published to, ``--working-copy`` (see driftsync.destinations)."""
+    fn = click.option("--working-copy", metavar="PATH",
+                      help="Other destinations: the local DuckDB file that holds the synced "
+                           "tables and driftsync's state before they are published "
+                           "[env DRIFTSYNC_WORKING_COPY; default ./drift.duckdb]")(fn)
+    fn = click.option("--dataset", metavar="NAME",
+                      help="Schema (dlt dataset) that holds the tables [env DRIFTSYNC_DATASET; "
+                           "default main for DuckDB, drift elsewhere]")(fn)
+    fn = click.option("--database", metavar="PATH|URL",
+                      help="duckdb: the file [default ./drift.duckdb]; postgres: "
+                           "postgresql://USER@HOST:PORT/DB (password in PGPASSWORD); "
+                           "filesystem: a folder or bucket URL [env DRIFTSYNC_DATABASE]")(fn)
+    fn = click.option("--destination", metavar="NAME",
+                      help="duckdb, postgres, or another dlt destination by name: filesystem "
+                           "(Parquet), bigquery, snowflake, clickhouse, motherduck... "
+                           "[env DRIFTSYNC_DESTINATION; default duckdb]")(fn)
+    return fn
+
+
 def _client(settings: Any, timeout: float, retries: int, *, credentials: Any = None,
-            transport: Any = None) -> Any:
+            transport: Any = None, rate_limit: int | None = None) -> Any:
     """A DriftClient for the settings (:func:`driftsync.jobs.drift_client`)."""
     from .jobs import drift_client
 
     return drift_client(settings, timeout, retries, credentials=credentials,
-                        transport=transport)
+                        transport=transport, rate_limit=rate_limit)
 
 
 def _credentials(settings: Any) -> tuple[Any, str]:
@@ -230,7 +251,7 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
               help="Sync every enabled resource, one after another (driftsync resource list).")
 @click.option("--tables", "table_names", metavar="NAMES",
               help=f"Comma-separated tables to sync [default: all: {','.join(CATALOG)}]")
-@database_option
+@destination_options
 @api_options
 @click.option("--conversation-details/--no-conversation-details", default=True,
               show_default=True,
@@ -244,9 +265,15 @@ def check(token: str | None, api_url: str | None, timeout: float, retries: int) 
               metavar="MINUTES",
               help="Incremental conversations: also re-read those updated this many minutes "
                    "before the last synced update.")
+@click.option("--rate-limit", type=click.IntRange(min=0), metavar="PER_MINUTE",
+              help="Requests per minute for the whole run, all threads together; 0 = no "
+                   "limit [default: 600 on Drift's hosts, no limit on other API URLs]. "
+                   "driftsync also slows down by itself when Drift answers 429.")
 def sync(resource: str | None, all_resources: bool, table_names: str | None,
-         database: str | None, token: str | None, api_url: str | None, timeout: float,
-         retries: int, conversation_details: bool, mode: str, lookback: int) -> None:
+         destination: str | None, database: str | None, dataset: str | None,
+         working_copy: str | None, token: str | None, api_url: str | None, timeout: float,
+         retries: int, conversation_details: bool, mode: str, lookback: int,
+         rate_limit: int | None) -> None:
     """Sync Drift tables into the database, or a resource into its own. Exit code 0 only if
     every table synced.
 
@@ -255,6 +282,8 @@ def sync(resource: str | None, all_resources: bool, table_names: str | None,
       driftsync sync                                   # incremental after the first run
       driftsync sync --mode full-refresh
       driftsync sync --tables accounts,users --database ./drift.duckdb
+      driftsync sync --destination postgres --database postgresql://me@db.local/analytics
+      driftsync sync --destination filesystem --database ./parquet
       driftsync sync acme                              # a resource (driftsync resource add)
       driftsync sync --all                             # every enabled resource
     """
@@ -269,16 +298,20 @@ def sync(resource: str | None, all_resources: bool, table_names: str | None,
                        lookback_ms=lookback * 60_000, conversation_details=conversation_details,
                        timeout=timeout, retries=retries,
                        plain={"--tables": table_names, "--database": database,
+                              "--destination": destination, "--dataset": dataset,
+                              "--working-copy": working_copy,
                               "--token": token, "--api-url": api_url})
         return
     from .config import resolve
+    from .destinations import resolve_destination
     from .engine import SyncOptions
 
-    settings = resolve(token=token, api_url=api_url, database=database)
+    settings = resolve(token=token, api_url=api_url)
+    target = resolve_destination(destination, database, dataset, working_copy)
     options = SyncOptions(tables=_parse_tables(table_names), mode=mode,  # type: ignore[arg-type]
                           lookback_ms=lookback * 60_000, conversation_details=conversation_details)
-    with _client(settings, timeout, retries) as client:
-        result = _run_sync(client, settings.database, options)
+    with _client(settings, timeout, retries, rate_limit=rate_limit) as client:
+        result = _run_sync(client, target, options)
     if not result.ok:
         sys.exit(1)
 
@@ -295,13 +328,17 @@ def _parse_tables(value: str | None) -> list[str] | None:
     return names
 
 
-def _run_sync(client: Any, database: Path, options: Any) -> Any:
+def _run_sync(client: Any, target: Any, options: Any) -> Any:
+    """Sync into ``target``: a DuckDB file's path, or any destination settings."""
+    from .destinations import open_warehouse, where
     from .engine import run_sync
-    from .load import Destination, Warehouse
+    from .load import Destination
 
-    with Warehouse(Destination(database=database)) as warehouse, _ProgressListener() as listener:
+    if isinstance(target, Path):
+        target = Destination(database=target)
+    with open_warehouse(target) as warehouse, _ProgressListener() as listener:
         result = run_sync(client, warehouse, options, listener)
-    _print_summary(result.tables, result.seconds, database)
+    _print_summary(result.tables, result.seconds, where(target))
     for t in result.tables:
         if t.status == "skipped" and t.error:
             err.print(f"[bold yellow]Warning:[/] {t.table}: {escape(_one_line(t.error))}",
@@ -312,7 +349,8 @@ def _run_sync(client: Any, database: Path, options: Any) -> Any:
 
 
 class _ProgressListener:
-    """Live rows/pages per table on stderr while the sync runs (quiet when not a terminal)."""
+    """Live rows/pages per table on stderr while the sync runs (quiet when not a terminal),
+    and in the progress file that ``driftsync serve`` names for the syncs it starts."""
 
     def __init__(self) -> None:
         self._progress = Progress(
@@ -325,6 +363,11 @@ class _ProgressListener:
             disable=not err.is_terminal,
         )
         self._tasks: dict[str, Any] = {}
+        self._file: Any = None
+        if os.environ.get("DRIFTSYNC_PROGRESS_FILE"):
+            from .scheduler import ProgressFile
+
+            self._file = ProgressFile.from_env()
 
     def __enter__(self) -> _ProgressListener:
         self._progress.start()
@@ -335,15 +378,21 @@ class _ProgressListener:
 
     def table_started(self, table: Table) -> None:
         self._tasks[table.name] = self._progress.add_task(table.name, total=None, rows=0, pages=0)
+        if self._file is not None:
+            self._file.table_started(table)
 
     def page_fetched(self, table: Table, pages: int, rows: int) -> None:
         self._progress.update(self._tasks[table.name], rows=rows, pages=pages)
+        if self._file is not None:
+            self._file.page_fetched(table, pages, rows)
 
     def table_finished(self, result: TableResult) -> None:
         self._progress.update(self._tasks[result.table], visible=False)
+        if self._file is not None:
+            self._file.table_finished(result)
 
 
-def _print_summary(results: list[TableResult], seconds: float, database: Path) -> None:
+def _print_summary(results: list[TableResult], seconds: float, database: Path | str) -> None:
     failed = sum(t.status == "failed" for t in results)
     title = (f"Synced into {database} in {seconds:.1f}s" if not failed else
              f"Sync into {database} finished in {seconds:.1f}s: {failed} of {len(results)} "
@@ -366,10 +415,11 @@ def _print_summary(results: list[TableResult], seconds: float, database: Path) -
 
 @main.command()
 @click.argument("resource", required=False)
-@database_option
+@destination_options
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many recent runs to show.")
-def status(resource: str | None, database: str | None, limit: int) -> None:
+def status(resource: str | None, destination: str | None, database: str | None,
+           dataset: str | None, working_copy: str | None, limit: int) -> None:
     """Show the last sync runs: per table rows, duration and error.
 
     With resources set up (and no --database), shows each resource: its state, last and
@@ -377,26 +427,30 @@ def status(resource: str | None, database: str | None, limit: int) -> None:
     """
     from . import cli_resources
 
-    if resource is not None and database is not None:
+    plain = (destination, database, dataset, working_copy)
+    if resource is not None and any(v is not None for v in plain):
         raise ConfigError("Give a resource name or --database, not both.")
-    if resource is not None or (database is None and not os.environ.get("DRIFTSYNC_DATABASE")
-                                and cli_resources.has_resources()):
+    if resource is not None or (
+        all(v is None for v in plain) and not os.environ.get("DRIFTSYNC_DATABASE")
+        and not os.environ.get("DRIFTSYNC_DESTINATION") and cli_resources.has_resources()
+    ):
         cli_resources.show_status(resource, limit)
         return
-    from .config import resolve
-    from .load import Destination, Warehouse
+    from .destinations import open_warehouse, resolve_destination, working_database
     from .runs import recent_runs
 
-    settings = resolve(database=database)
-    if not settings.database.exists():
+    target = resolve_destination(destination, database, dataset, working_copy)
+    local = working_database(target)  # the run history of a published destination is here
+    if local is not None and not local.database.exists():
         raise ConfigError(
-            f"No database at {settings.database} yet. Run 'driftsync sync' (or "
+            f"No database at {local.database} yet. Run 'driftsync sync' (or "
             "'driftsync demo') first, or pass --database."
         )
-    with Warehouse(Destination(database=settings.database)) as warehouse:
+    with open_warehouse(local or target, role="read") as warehouse:
         records = recent_runs(warehouse, limit)
+    shown = local.database if local is not None else target.describe()
     if not records:
-        out.print(f"No runs recorded in {settings.database} yet.")
+        out.print(f"No runs recorded in {shown} yet.")
         return
     for record in records:
         took = (f"{record.seconds:.1f}s" if record.seconds is not None
@@ -421,15 +475,28 @@ def status(resource: str | None, database: str | None, limit: int) -> None:
 @main.command()
 @click.option("--once", is_flag=True,
               help="Run every enabled resource that is due now, then exit (for cron). Exit "
-                   "code 0 only if all of them synced.")
-def serve(once: bool) -> None:
-    """Sync every enabled resource on its schedule, until stopped (Ctrl-C or SIGTERM).
+                   "code 0 only if all of them synced. No web app.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the web app listens on. The default, loopback, is reachable from "
+                   "this machine only; any other address exposes the app and its data to the "
+                   "network, so it needs a login password in DRIFTSYNC_WEB_PASSWORD.")
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8700, show_default=True,
+              help="Port of the web app (0: any free port).")
+@click.option("--no-web", is_flag=True, help="Run the scheduler only, without the web app.")
+def serve(once: bool, host: str, port: int, no_web: bool) -> None:
+    """Serve the web app and sync every enabled resource on its schedule, until stopped
+    (Ctrl-C or SIGTERM).
 
     \b
     Examples:
       driftsync resource add acme --token-env ACME_DRIFT_TOKEN --schedule "every 2h"
-      driftsync serve              # runs acme every 2 hours; logs one line per run
+      driftsync serve              # web app on http://127.0.0.1:8700; runs acme every 2 hours
       driftsync serve --once       # from cron: run what is due now, then exit
+      DRIFTSYNC_WEB_PASSWORD=... driftsync serve --host 0.0.0.0   # with a login
+
+    The web app (Resources page, Add Resource, tables, queries) is printed on stdout as a
+    URL. It listens on 127.0.0.1 unless --host says otherwise; on any other address it
+    asks for the password in DRIFTSYNC_WEB_PASSWORD, and refuses to start without one.
 
     Each run is 'driftsync sync NAME' in a child process, one at a time per resource: a
     run that comes due while the last is still going is skipped. A resource that never
@@ -448,7 +515,16 @@ def serve(once: bool) -> None:
     if not verbose:
         logging.getLogger("driftsync.serve").setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # its skip warning is ours
-    sys.exit(run_scheduler(Scheduler(verbose=verbose), once=once))
+    scheduler = Scheduler(verbose=verbose)
+    if once or no_web:
+        sys.exit(run_scheduler(scheduler, once=once))
+    from .web.server import WebServer
+
+    web = WebServer.bind(scheduler, host, port)  # before any sync: a busy port stops here
+    with web.running():
+        out.print(f"driftsync web app: {web.url}", markup=False)
+        code = run_scheduler(scheduler)
+    sys.exit(code)
 
 
 @main.command()
@@ -514,5 +590,12 @@ def _attach_resources() -> None:
     main.add_command(resource)
 
 
+def _attach_export() -> None:
+    from .cli_export import export
+
+    main.add_command(export)
+
+
 _attach_simulator()
 _attach_resources()
+_attach_export()

@@ -73,8 +73,16 @@ def _resource_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "asked for it without echo; flags end up in shell history."),
         click.option("--tables", "table_names", metavar="NAMES",
                      help="Comma-separated tables to sync [default: all tables]."),
-        click.option("--database", metavar="PATH",
-                     help="DuckDB file [default: <data dir>/NAME.duckdb, schema main]."),
+        click.option("--destination", metavar="KIND",
+                     help="duckdb (default), postgres, or another dlt destination by name "
+                          "(filesystem, bigquery...; published from a local working copy)."),
+        click.option("--database", metavar="PATH|URL",
+                     help="duckdb: the file [default: <data dir>/NAME.duckdb, schema main]; "
+                          "postgres: its URL, stored (prefer --database-env); filesystem: "
+                          "the folder or bucket URL."),
+        click.option("--database-env", metavar="VAR",
+                     help="postgres: the environment variable that holds the URL, read at "
+                          "each run (nothing secret is stored)."),
         click.option("--dataset", metavar="SCHEMA",
                      help="Schema in the database [default: main in the resource's own file, "
                           "drift_NAME in a --database you name]."),
@@ -217,7 +225,8 @@ def resource() -> None:
 @_resource_options
 @click.option("--paused", is_flag=True, help="Add it paused: the scheduler skips it.")
 def add(name: str, token_env: str | None, token: str | None, table_names: str | None,
-        database: str | None, dataset: str | None, schedule: str | None, mode: str | None,
+        destination: str | None, database: str | None, database_env: str | None,
+        dataset: str | None, schedule: str | None, mode: str | None,
         api_url: str | None, rate_limit: int | None, notify_email: tuple[str, ...],
         notify_webhook: tuple[str, ...], smtp_host: str | None, smtp_port: int | None,
         smtp_security: str | None, smtp_user: str | None, smtp_password_env: str | None,
@@ -242,8 +251,7 @@ def add(name: str, token_env: str | None, token: str | None, table_names: str | 
             "password_env": smtp_password_env}
     new = Resource(
         name=name,
-        destination=duckdb_destination(name, _database(database) if database else None,
-                                       dataset),
+        destination=_destination(name, destination, database, database_env, dataset),
         token=stored,
         token_env=env,
         oauth=_oauth(client_id, client_secret_env, refresh_token_env),
@@ -273,7 +281,8 @@ def add(name: str, token_env: str | None, token: str | None, table_names: str | 
               help="Remove every notification target (before adding any given here).")
 @click.option("--no-oauth", is_flag=True, help="Drop the OAuth client settings.")
 def edit(name: str, token_env: str | None, token: str | None, table_names: str | None,
-         database: str | None, dataset: str | None, schedule: str | None, mode: str | None,
+         destination: str | None, database: str | None, database_env: str | None,
+         dataset: str | None, schedule: str | None, mode: str | None,
          api_url: str | None, rate_limit: int | None, notify_email: tuple[str, ...],
          notify_webhook: tuple[str, ...], smtp_host: str | None, smtp_port: int | None,
          smtp_security: str | None, smtp_user: str | None, smtp_password_env: str | None,
@@ -301,7 +310,13 @@ def edit(name: str, token_env: str | None, token: str | None, table_names: str |
         changes["tables"] = None
     elif table_names is not None:
         changes["tables"] = _tables(table_names)
-    if database is not None or dataset is not None:
+    if destination is not None or database_env is not None or (
+        (database is not None or dataset is not None)
+        and not isinstance(old.destination, DuckDBDestination)
+    ):
+        changes["destination"] = _destination(name, destination or old.destination.kind,
+                                              database, database_env, dataset)
+    elif database is not None or dataset is not None:
         changes["destination"] = _moved(old, database, dataset)
     if schedule is not None:
         changes["schedule"] = parse_schedule(schedule)
@@ -338,6 +353,26 @@ def edit(name: str, token_env: str | None, token: str | None, table_names: str |
         ResourceStore().replace(new)
     out.print(f"Changed resource '{name}': {_describe(new)}.", markup=False)
     _say_verified(check, skipped=recheck and not verify)
+
+
+def _destination(name: str, kind: str | None, database: str | None, database_env: str | None,
+                 dataset: str | None) -> Any:
+    """The destination that --destination, --database, --database-env and --dataset ask for."""
+    from .resources import postgres_resource_destination, published_resource_destination
+
+    chosen = (kind or "duckdb").strip().lower()
+    if database_env is not None and chosen != "postgres":
+        raise ConfigError("--database-env goes with --destination postgres.")
+    if chosen == "duckdb":
+        return duckdb_destination(name, _database(database) if database else None, dataset)
+    if chosen in ("postgres", "postgresql"):
+        if database is None and database_env is None:
+            raise ConfigError("--destination postgres needs --database-env VAR (the variable "
+                              "that holds postgresql://USER:PASSWORD@HOST:PORT/DB) or --database.")
+        if database is not None and database_env is not None:
+            raise ConfigError("Give --database or --database-env, not both.")
+        return postgres_resource_destination(name, database, database_env, dataset)
+    return published_resource_destination(name, chosen, database, dataset)
 
 
 def _moved(old: Resource, database: str | None, dataset: str | None) -> DuckDBDestination:
@@ -401,7 +436,7 @@ def show(name: str) -> None:
         ("destination", f"{r.destination.kind} {r.destination.describe()}"),
         ("schedule", str(r.schedule)),
         ("mode", r.mode),
-        ("rate limit", f"{r.rate_limit} requests a minute" if r.rate_limit else "none"),
+        ("rate limit", f"{r.rate_limit} requests a minute" if r.rate_limit else "default (600 a minute on Drift's hosts)"),
     ]
     if r.oauth is not None:
         rows.append(("oauth", r.oauth.describe()))

@@ -167,6 +167,7 @@ def run_sync(
                 outcomes = _sync_table(client, warehouse, table, children, options, listener)
                 if outcomes[0].fatal:
                     fatal = outcomes[0].error
+                _publish(warehouse, outcomes)
             for outcome in outcomes:
                 finish(outcome)
         status = "succeeded" if result.ok else "failed"
@@ -183,6 +184,21 @@ def run_sync(
             error = "run aborted"
         runs.record_finish(warehouse, result.run_id, result.finished_at, status, error)
     return result
+
+
+def _publish(warehouse: Warehouse, outcomes: list[TableResult]) -> None:
+    """Copy each table that synced on to the final destination, when the warehouse is only
+    the working copy (:mod:`driftsync.publish`). A failed copy fails the table: its data is
+    safe in the working copy, and the next run copies it again."""
+    for outcome in outcomes:
+        if outcome.status != "succeeded":
+            continue
+        started = time.perf_counter()
+        try:
+            warehouse.publish(outcome.table)
+        except DriftSyncError as exc:
+            outcome.status, outcome.error = "failed", str(exc)
+        outcome.seconds += time.perf_counter() - started
 
 
 def _granted_scopes(client: DriftClient) -> set[str] | None:

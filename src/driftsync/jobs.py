@@ -34,6 +34,8 @@ from .errors import ConfigError, DriftSyncError
 from .resources import (
     DestinationSettings,
     DuckDBDestination,
+    PostgresResourceDestination,
+    PublishedResourceDestination,
     Resource,
     data_dir,
     token_store_path,
@@ -41,6 +43,7 @@ from .resources import (
 
 if TYPE_CHECKING:
     from .api import DriftClient
+    from .destinations import Role
     from .engine import Mode, SyncListener, SyncResult
     from .load import Warehouse
     from .runs import RunRecord
@@ -89,11 +92,13 @@ def drift_client(
 ) -> DriftClient:
     """A DriftClient for ``settings``. ``credentials`` is ``auth_for(settings)`` when the
     caller needs it too; ``transport`` is the seam for tests; ``rate_limit`` caps requests
-    per minute (else the client's own default pace for Drift's hosts)."""
+    per minute, 0 means no limit, None the client's own default (a conservative pace on
+    Drift's hosts, none elsewhere)."""
     from .api import DriftClient, RetryPolicy
 
     auth, _ = credentials or auth_for(settings)
-    pace: dict[str, Any] = {"requests_per_minute": rate_limit} if rate_limit else {}
+    pace: dict[str, Any] = {} if rate_limit is None else {
+        "requests_per_minute": rate_limit or None}
     return DriftClient(
         auth=auth,
         base_url=settings.api_url,
@@ -138,12 +143,22 @@ def resource_client(
     return client, creds[1]
 
 
-def open_warehouse(destination: DestinationSettings) -> Warehouse:
-    """The warehouse for a resource's destination (it holds the database until closed)."""
-    from .load import Destination, Warehouse
+def open_warehouse(destination: DestinationSettings, role: Role = "sync",
+                   resource: str = "") -> Warehouse:
+    """The warehouse for a resource's destination (it holds the database until closed);
+    ``role="read"`` for a look at the run history (see :mod:`driftsync.destinations`)."""
+    from . import destinations
+    from .load import Destination
 
     if isinstance(destination, DuckDBDestination):
-        return Warehouse(Destination(database=destination.database, dataset=destination.dataset))
+        return destinations.open_warehouse(
+            Destination(database=destination.database, dataset=destination.dataset))
+    if isinstance(destination, PostgresResourceDestination):
+        return destinations.open_warehouse(destination.settings(resource), role)
+    if isinstance(destination, PublishedResourceDestination):
+        if role == "read":  # the run history is in the working copy
+            return destinations.open_warehouse(Destination(database=destination.working_copy))
+        return destinations.open_warehouse(destination.settings())
     raise ConfigError(f"Destination kind {destination.kind!r} cannot be synced yet.")
 
 
@@ -151,6 +166,13 @@ def check_destination(destination: DestinationSettings) -> None:
     """Refuse, before saving, a destination that could never be opened."""
     from .load import Destination
 
+    if isinstance(destination, PublishedResourceDestination):
+        folder = destination.working_copy.parent
+        if not folder.is_dir() and folder != data_dir():
+            raise ConfigError(
+                f"Folder {folder} for the working copy does not exist; create it or choose "
+                "another working copy."
+            )
     if isinstance(destination, DuckDBDestination):
         Destination(database=destination.database, dataset=destination.dataset)
         folder = destination.database.parent
@@ -245,7 +267,7 @@ def run_resource(
     try:
         client, _ = resource_client(resource, timeout=timeout, retries=retries,
                                     transport=transport)
-        with client, open_warehouse(resource.destination) as warehouse:
+        with client, open_warehouse(resource.destination, resource=resource.name) as warehouse:
             first_success = not _succeeded_before(warehouse)
             result = _live_run(resource.name, lambda: run_sync(
                 client, warehouse, SyncOptions(**options), listener))
@@ -468,10 +490,11 @@ def resource_status(resource: Resource, *, limit: int = 1,
     syncing_since = live.started_at if live is not None and live.active else None
     destination = resource.destination
     if syncing_since is None and not (
-        isinstance(destination, DuckDBDestination) and not destination.database.exists()
+        isinstance(destination, DuckDBDestination | PublishedResourceDestination)
+        and not destination.database.exists()
     ):
         try:
-            with open_warehouse(destination) as warehouse:
+            with open_warehouse(destination, "read", resource.name) as warehouse:
                 runs = recent_runs(warehouse, limit)
         except DriftSyncError as exc:
             problem = str(exc)

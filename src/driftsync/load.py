@@ -54,6 +54,7 @@ default ./drift.duckdb a schema called ``drift`` would make ``drift.conversation
 (DuckDB refuses it, and so does dlt's loader). In ``main`` the tables answer to both
 ``drift.conversations`` (catalog.table) and plain ``conversations``."""
 DATA_DIR_NAME = ".driftsync"
+DLT_VERSION_TABLE = "_dlt_version"
 FANOUT_STATE = "_driftsync_fanout_state"
 """Per fan-out table (messages, contacts), the parent id and cursor value it last read."""
 
@@ -100,7 +101,17 @@ class Destination:
 
 
 class Warehouse:
-    """The destination as driftsync uses it: load a table, run bookkeeping SQL, read back."""
+    """The destination as driftsync uses it: load a table, run bookkeeping SQL, read back.
+
+    This class is the DuckDB warehouse; :class:`driftsync.postgres.PostgresWarehouse` and
+    :class:`driftsync.publish.PublishingWarehouse` change only what differs for theirs.
+    """
+
+    exclusive = True
+    """Nobody else can write this dataset while the warehouse is open (DuckDB's file lock; on
+    PostgreSQL an advisory lock), so a run still marked ``running`` is one that died."""
+    loader_file_format: str | None = None
+    """dlt's load file format; None: the destination's preferred one (Parquet for DuckDB)."""
 
     def __init__(self, destination: Destination) -> None:
         self.destination = destination
@@ -141,6 +152,16 @@ class Warehouse:
         except Exception as exc:  # noqa: BLE001 - dlt raises many types; one message for all
             self._conn.close()
             raise DestinationError(f"Cannot open {destination.describe()}: {exc}") from exc
+        self._forget_state_of_another_database()
+
+    def _forget_state_of_another_database(self) -> None:
+        """Start dlt afresh when the database holds nothing dlt loaded (new, or deleted and
+        made again) but dlt's local files remember tables: dlt would take them as created,
+        create only the table being loaded, and the next table's load would then fail."""
+        if self.pipeline.default_schema_name and not self.has_table(DLT_VERSION_TABLE):
+            log.info("%s holds no dlt tables: dropping dlt's local state for it",
+                     self.destination.describe())
+            self.pipeline = self.pipeline.drop()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -179,7 +200,8 @@ class Warehouse:
             self.pipeline.drop_pending_packages()
         )
         try:
-            self.pipeline.run(resource, schema=self._pipeline_schema())
+            self.pipeline.run(resource, schema=self._pipeline_schema(),
+                              loader_file_format=self.loader_file_format)  # type: ignore[arg-type]
         except PipelineStepFailed as exc:
             if _find_in_chain(exc, KeyboardInterrupt) is not None:
                 raise KeyboardInterrupt from exc
@@ -187,7 +209,7 @@ class Warehouse:
             if cause is not None:
                 raise cause from exc
             raise DestinationError(
-                _explained(self.destination, exc)
+                self._explain(exc)
                 or f"Loading {table.name} into {self.destination.describe()} failed at the "
                 f"{exc.step} step: {_root_message(exc)}"
             ) from exc
@@ -374,6 +396,20 @@ class Warehouse:
         self.execute_all(statements)
         return len(keys)
 
+    def sync_running(self) -> bool:
+        """Does another process hold the dataset for a sync right now? Never, for a DuckDB
+        file this process could open."""
+        return False
+
+    def publish(self, table_name: str) -> int | None:
+        """Copy ``table_name`` on to where the data is finally wanted, if that is not this
+        database (see :mod:`driftsync.publish`); the rows published, None when nothing was."""
+        return None
+
+    def _explain(self, exc: BaseException) -> str | None:
+        """Plain words for a failure of this destination, or None to use dlt's."""
+        return _explained(self.destination, exc)
+
     def display_name(self, table_name: str) -> str:
         """How a user types the table in SQL: ``drift.conversations`` for ./drift.duckdb."""
         d = self.destination
@@ -393,7 +429,7 @@ class Warehouse:
             raise
         except Exception as exc:  # noqa: BLE001
             raise DestinationError(
-                _explained(self.destination, exc)
+                self._explain(exc)
                 or f"Cannot use {self.destination.describe()}: {_root_message(exc)}"
             ) from exc
 

@@ -34,13 +34,20 @@ resource given a ``database`` of its own choosing may share that file with other
 so its schema then defaults to ``drift_<name>`` (``-`` becomes ``_``) and the resources
 stay apart. Two resources may never write into the same file and schema.
 
-Other destination kinds are one more entry in :data:`DESTINATION_KINDS`, a parser from the
-``[destination]`` table to a frozen settings object like :class:`DuckDBDestination`. The
-table is laid out for them already: ``kind = "postgres"`` with ``url`` (or ``url_env``, the
-name of the variable holding it, since the URL carries a password), and any other dlt
-destination by its dlt name, e.g. ``kind = "bigquery"`` with ``credentials`` (or
-``credentials_env``); ``dataset`` means the schema in each of them. A kind that stores a
-secret reports it through ``holds_secrets`` so the file-mode check below covers it.
+Other destination kinds are entries in :data:`DESTINATION_KINDS`, each a parser from the
+``[destination]`` table to a frozen settings object like :class:`DuckDBDestination`:
+
+* ``kind = "postgres"`` with ``url`` (or ``url_env``, the name of the variable holding it,
+  since a URL can carry a password) and ``dataset`` (the schema, default ``drift_<name>``);
+  :class:`PostgresResourceDestination`;
+* any other dlt destination by its dlt name, e.g. ``kind = "filesystem"`` with ``location``
+  (a folder or bucket URL), or ``kind = "bigquery"``: synced into a working copy
+  (``working_copy``, default ``<data dir>/<name>.duckdb``) and published from there
+  (:class:`PublishedResourceDestination`, :mod:`driftsync.publish`). Their credentials stay
+  in dlt's own configuration (``DESTINATION__BIGQUERY__CREDENTIALS__...``), not in this file.
+
+A kind that stores a secret reports it through ``holds_secrets`` so the file-mode check
+below covers it.
 
 Secrets. A token may be stored in the file or, better, named by ``token_env``; the same holds
 for the OAuth client secret and refresh token. The file is always written atomically with
@@ -420,10 +427,176 @@ def _duckdb_from_toml(name: str, table: dict[str, Any], where: str) -> DuckDBDes
     return duckdb_destination(name, database, dataset)
 
 
+@dataclass(frozen=True)
+class PostgresResourceDestination:
+    """A schema in a PostgreSQL database: ``url`` stored (a password in it makes the file
+    private), or ``url_env`` naming the variable that holds it, read at each run. Without a
+    password in the URL, libpq's ``PGPASSWORD`` or ``~/.pgpass`` supplies it."""
+
+    dataset: str
+    url: str | None = None
+    url_env: str | None = None
+    kind: str = field(default="postgres", init=False)
+
+    @property
+    def holds_secrets(self) -> bool:
+        return self.url is not None and urlsplit(self.url).password is not None
+
+    def describe(self) -> str:
+        if self.url_env is not None:
+            return f"PostgreSQL URL in ${self.url_env} (schema {self.dataset})"
+        return self.settings("").describe()
+
+    def same_place(self, other: DestinationSettings) -> bool:
+        if not isinstance(other, PostgresResourceDestination) or other.dataset != self.dataset:
+            return False
+        if self.url_env is not None or other.url_env is not None:
+            return self.url_env == other.url_env
+        a, b = self.settings(""), other.settings("")
+        return (a.address, a.database) == (b.address, b.database)
+
+    def to_toml(self, name: str) -> dict[str, Any]:
+        table: dict[str, Any] = {"kind": self.kind}
+        if self.url is not None:
+            table["url"] = self.url
+        if self.url_env is not None:
+            table["url_env"] = self.url_env
+        if self.dataset != "drift_" + name.replace("-", "_"):
+            table["dataset"] = self.dataset
+        return table
+
+    def settings(self, resource: str) -> Any:
+        """The :class:`~driftsync.destinations.PostgresDestination`, environment read now."""
+        from .destinations import postgres_destination
+
+        if self.url_env is not None:
+            url = os.environ.get(self.url_env)
+            if not url:
+                raise ConfigError(
+                    f"Resource '{resource}' reads its PostgreSQL URL from {self.url_env}, which "
+                    f"is not set. Set it, or change the resource with 'driftsync resource edit "
+                    f"{resource}'."
+                )
+            return postgres_destination(url, self.dataset, where=self.url_env)
+        return postgres_destination(str(self.url), self.dataset, where="url")
+
+
+def postgres_resource_destination(name: str, url: str | None = None, url_env: str | None = None,
+                                  dataset: str | None = None) -> PostgresResourceDestination:
+    """Checked: exactly one of ``url`` and ``url_env``; schema ``drift_<name>`` by default."""
+    if (url is None) == (url_env is None):
+        raise ConfigError("A postgres destination needs exactly one of url and url_env (the "
+                          "name of the environment variable that holds the URL).")
+    if url_env is not None:
+        check_env_name(url_env, "URL variable")
+    chosen = dataset or "drift_" + name.replace("-", "_")
+    made = PostgresResourceDestination(chosen, url, url_env)
+    if url is not None:
+        made.settings(name)  # a ConfigError now for a URL that can never work
+    elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", chosen):
+        raise ConfigError(f"Schema {chosen!r} is not a plain PostgreSQL schema name; use "
+                          "letters, digits and _.")
+    return made
+
+
+def _postgres_from_toml(name: str, table: dict[str, Any], where: str
+                        ) -> PostgresResourceDestination:
+    _known(table, ("kind", "url", "url_env", "dataset"), f"{where}.destination")
+    return postgres_resource_destination(
+        name, _optional_str(table, "url", f"{where}.destination"),
+        _optional_str(table, "url_env", f"{where}.destination"),
+        _optional_str(table, "dataset", f"{where}.destination"))
+
+
+@dataclass(frozen=True)
+class PublishedResourceDestination:
+    """Any other dlt destination (``kind`` is its dlt name): synced into ``working_copy``
+    (default ``<data dir>/<name>.duckdb``), then published (see :mod:`driftsync.publish`).
+    ``location``: the folder or bucket URL of ``filesystem``. Credentials come from dlt's
+    own configuration (``DESTINATION__<KIND>__CREDENTIALS...``), never from this file."""
+
+    kind: str
+    working_copy: Path
+    dataset: str = "drift"
+    location: str | None = None
+
+    @property
+    def holds_secrets(self) -> bool:
+        return False
+
+    @property
+    def database(self) -> Path:
+        """The working copy: where the run history is, as for a DuckDB resource."""
+        return self.working_copy
+
+    def describe(self) -> str:
+        return self.settings().describe()
+
+    def same_place(self, other: DestinationSettings) -> bool:
+        return (isinstance(other, PublishedResourceDestination) and self.kind == other.kind
+                and self.location == other.location and self.dataset == other.dataset) or (
+            isinstance(other, PublishedResourceDestination | DuckDBDestination)
+            and _same_file(self.working_copy, other.database))
+
+    def to_toml(self, name: str) -> dict[str, Any]:
+        table: dict[str, Any] = {"kind": self.kind}
+        if self.location is not None:
+            table["location"] = self.location
+        if not _same_file(self.working_copy, default_database(name)):
+            table["working_copy"] = str(self.working_copy)
+        if self.dataset != "drift":
+            table["dataset"] = self.dataset
+        return table
+
+    def settings(self) -> Any:
+        from .destinations import published_destination
+
+        return published_destination(self.kind, self.location, self.dataset, self.working_copy)
+
+
+def published_resource_destination(name: str, kind: str, location: str | None = None,
+                          dataset: str | None = None) -> PublishedResourceDestination:
+    """A published destination for resource ``name`` (working copy in the data directory)."""
+    table: dict[str, Any] = {"kind": kind}
+    if location is not None:
+        table["location"] = (location if "://" in location
+                             else str(Path(location).expanduser().absolute()))
+    if dataset is not None:
+        table["dataset"] = dataset
+    return _published_from_toml(name, table, f"resource '{name}'")
+
+
+def _published_from_toml(name: str, table: dict[str, Any], where: str
+                         ) -> PublishedResourceDestination:
+    _known(table, ("kind", "location", "dataset", "working_copy"), f"{where}.destination")
+    copy = _optional_str(table, "working_copy", f"{where}.destination")
+    path = Path(copy).expanduser() if copy else default_database(name)
+    made = PublishedResourceDestination(
+        kind=str(table["kind"]),
+        working_copy=path if path.is_absolute() else data_dir() / path,
+        dataset=_optional_str(table, "dataset", f"{where}.destination") or "drift",
+        location=_optional_str(table, "location", f"{where}.destination"),
+    )
+    made.settings()  # a ConfigError now for a kind or location that can never work
+    return made
+
+
 DESTINATION_KINDS: dict[str, Callable[[str, dict[str, Any], str], DestinationSettings]] = {
     "duckdb": _duckdb_from_toml,
+    "postgres": _postgres_from_toml,
 }
-"""Destination kind -> parser of its ``[destination]`` table (resource name, table, where)."""
+"""Destination kind -> parser of its ``[destination]`` table (resource name, table, where).
+Any other kind that is a plain name is a dlt destination, published to from a working copy
+(:func:`destination_parser`)."""
+
+
+def destination_parser(kind: Any) -> Callable[[str, dict[str, Any], str], DestinationSettings] | None:
+    """The parser for ``kind``: a registered one, else the published one for a dlt name."""
+    if not isinstance(kind, str):
+        return None
+    if kind in DESTINATION_KINDS:
+        return DESTINATION_KINDS[kind]
+    return _published_from_toml if re.fullmatch(r"[a-z][a-z0-9_]*", kind) else None
 
 
 # -- resources --------------------------------------------------------------------------
@@ -617,11 +790,11 @@ def resource_from_toml(name: str, table: Mapping[str, Any], where: str) -> Resou
     if not isinstance(destination, dict):
         raise ConfigError(f"{where}.destination must be a table.")
     kind = destination.get("kind", "duckdb")
-    parser = DESTINATION_KINDS.get(kind) if isinstance(kind, str) else None
+    parser = destination_parser(kind)
     if parser is None:
         raise ConfigError(
-            f"{where}.destination: kind {kind!r} is not supported yet; use "
-            f"{', '.join(DESTINATION_KINDS)}."
+            f"{where}.destination: kind {kind!r} is not supported; use "
+            f"{', '.join(DESTINATION_KINDS)} or a dlt destination name such as filesystem."
         )
     token = _optional_str(data, "token", where)
     token_env = _optional_str(data, "token_env", where)

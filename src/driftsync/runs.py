@@ -87,17 +87,21 @@ def _ddl(warehouse: Warehouse) -> list[tuple[str, tuple[Any, ...]]]:
 STALE_ERROR = "the process stopped before the run finished (killed or crashed)"
 
 
-def _close_stale(warehouse: Warehouse) -> tuple[str, tuple[Any, ...]]:
+def _close_stale(warehouse: Warehouse) -> list[tuple[str, tuple[Any, ...]]]:
     """A run still marked ``running`` died without finishing (SIGKILL, power loss).
 
-    Sound for DuckDB: a live sync holds the file's exclusive lock, so whoever can open the
-    file to run this knows no sync is running. A server database will need a lock table.
+    Only a warehouse that is the dataset's one writer (``warehouse.exclusive``) may say so: a
+    DuckDB file is locked by the live sync, so whoever could open it knows no sync is running;
+    on PostgreSQL the sync holds an advisory lock. A reader without the lock changes nothing
+    (see :func:`recent_runs`).
     """
-    return (
+    if not warehouse.exclusive:
+        return []
+    return [(
         f"UPDATE {warehouse.qualified(RUNS)} SET status = 'interrupted', error = %s "
         "WHERE status = 'running'",
         (STALE_ERROR,),
-    )
+    )]
 
 
 def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables: list[str]) -> None:
@@ -106,7 +110,7 @@ def record_start(warehouse: Warehouse, run_id: str, started_at: datetime, tables
         "VALUES (%s, %s, 'running', %s)",
         (run_id, started_at, ",".join(tables)),
     )
-    warehouse.execute_all([*_ddl(warehouse), _close_stale(warehouse), insert])
+    warehouse.execute_all([*_ddl(warehouse), *_close_stale(warehouse), insert])
 
 
 def record_table(warehouse: Warehouse, run_id: str, result: TableResult) -> None:
@@ -147,8 +151,16 @@ def recent_runs(warehouse: Warehouse, limit: int = 10) -> list[RunRecord]:
         "ORDER BY started_at DESC LIMIT %s",
         (limit,),
     )
-    rows = warehouse.execute_all([*_ddl(warehouse), _close_stale(warehouse), select])
+    rows = warehouse.execute_all([*_ddl(warehouse), *_close_stale(warehouse), select])
     records = [RunRecord(r[0], r[1], r[2], r[3], r[4], []) for r in rows]
+    if not warehouse.exclusive and any(r.status == "running" for r in records) and (
+        not warehouse.sync_running()
+    ):
+        # Read without the lock, and nobody holds it: those runs died. The next sync says
+        # so in the table; until then they are shown as what they are.
+        for record in records:
+            if record.status == "running":
+                record.status, record.error = "interrupted", STALE_ERROR
     if not records:
         return records
     by_id = {r.run_id: r for r in records}

@@ -37,6 +37,9 @@ Design.
   ``driftsync status``.
 * **Log.** One line when a run starts and one when it ends (resource, status, rows,
   seconds). Nothing here ever sees a token: the child reads it itself.
+* **Progress.** Each child is told (``DRIFTSYNC_PROGRESS_FILE``) to keep its tables' rows
+  and pages so far in ``state/<name>.progress.json`` (:class:`ProgressFile`), which the web
+  app shows while the database is locked by the sync.
 
 :class:`Scheduler` is started and stopped by its owner (:func:`serve` here; a web app can own
 one the same way, with its HTTP server alongside). ``trigger_for`` lets tests plan with
@@ -58,6 +61,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -68,6 +72,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from . import jobs
+from .config import _write_private
 from .errors import DriftSyncError
 from .resources import Resource, ResourceStore
 
@@ -345,9 +350,10 @@ class Scheduler:
         with self._plan_lock:
             self._publish()  # a skipped run moved the next one too
 
-    def run(self, name: str, why: str) -> RunOutcome | None:
+    def run(self, name: str, why: str, *, even_paused: bool = False) -> RunOutcome | None:
         """Run the resource now in a child process, unless a run of it is going on; None
-        when it did not run (skipped, or the scheduler is stopping)."""
+        when it did not run (skipped, or the scheduler is stopping). A paused resource is
+        skipped unless ``even_paused`` (someone asked for this run: "Sync now")."""
         with self._lock:
             if self._stopping:
                 return None
@@ -356,19 +362,19 @@ class Scheduler:
                 return None
             self._running.add(name)
         try:
-            return self._run_child(name, why)
+            return self._run_child(name, why, even_paused)
         finally:
             with self._idle:
                 self._running.discard(name)
                 self._idle.notify_all()
 
-    def _run_child(self, name: str, why: str) -> RunOutcome | None:
+    def _run_child(self, name: str, why: str, even_paused: bool = False) -> RunOutcome | None:
         try:
             resource = self.store.get(name)
         except DriftSyncError as exc:
             log.warning("skipped %s: %s", name, _line(str(exc)))
             return None
-        if not resource.enabled:
+        if not resource.enabled and not even_paused:
             log.info("skipped %s: paused", name)
             return None
         live = jobs.read_live(name)
@@ -377,12 +383,16 @@ class Scheduler:
                         live.pid)
             return None
         started = time.monotonic()
+        progress = progress_path(name)
+        with contextlib.suppress(OSError):
+            progress.unlink()  # the last run's
         with self._lock:
             if self._stopping:
                 return None
             child = subprocess.Popen(
                 [*self._command, name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                env={**os.environ, PROGRESS_ENV: str(progress)},
             )
             self._children[name] = child
         jobs.write_live(name, jobs.LiveState("syncing", child.pid, datetime.now(UTC),
@@ -426,6 +436,84 @@ class Scheduler:
                                                  process=live.process,
                                                  finished_at=datetime.now(UTC), error=error))
         return RunOutcome(name, status, 0, seconds, error)
+
+
+# -- progress of a child's sync --------------------------------------------------------------
+
+PROGRESS_ENV = "DRIFTSYNC_PROGRESS_FILE"
+"""Set for each child: the file its sync keeps its progress in (:class:`ProgressFile`)."""
+
+
+def progress_path(name: str) -> Path:
+    """``<data dir>/state/<name>.progress.json``: each table of the resource's latest
+    scheduled sync, with its rows and pages so far."""
+    return jobs.state_path(f"{name}.progress")
+
+
+@dataclass(frozen=True)
+class TableProgress:
+    table: str
+    status: str
+    """``running``, or how the table ended: ``succeeded``, ``failed`` or ``skipped``."""
+    rows: int
+    pages: int
+
+
+def read_progress(name: str, pid: int | None = None) -> list[TableProgress] | None:
+    """The tables of the resource's sync so far, in the order they started (of process
+    ``pid`` only, when given); None when there is no such file or it cannot be read."""
+    try:
+        data = json.loads(progress_path(name).read_text(encoding="utf-8"))
+        if pid is not None and int(data["pid"]) != pid:
+            return None
+        return [TableProgress(str(t["table"]), str(t["status"]), int(t["rows"]),
+                              int(t["pages"])) for t in data["tables"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+class ProgressFile:
+    """A sync listener that keeps a progress file (:func:`read_progress`) up to date: at each
+    table's start and end, and at most every ``interval`` seconds while pages come in.
+    Writing is best effort: a file that cannot be written never stops the sync."""
+
+    def __init__(self, path: Path, interval: float = 0.5) -> None:
+        self._path = path
+        self._interval = interval
+        self._tables: dict[str, dict[str, Any]] = {}
+        self._written = 0.0
+
+    @classmethod
+    def from_env(cls) -> ProgressFile | None:
+        """The file the scheduler named for this process, if any."""
+        path = os.environ.get(PROGRESS_ENV)
+        return cls(Path(path)) if path else None
+
+    def table_started(self, table: Any) -> None:
+        self._entry(table.name)["status"] = "running"
+        self._write()
+
+    def page_fetched(self, table: Any, pages: int, rows: int) -> None:
+        self._entry(table.name).update(rows=rows, pages=pages)
+        if time.monotonic() - self._written >= self._interval:
+            self._write()
+
+    def table_finished(self, result: Any) -> None:
+        self._entry(result.table).update(status=result.status, rows=result.rows,
+                                         pages=result.pages)
+        self._write()
+
+    def _entry(self, table: str) -> dict[str, Any]:
+        return self._tables.setdefault(
+            table, {"table": table, "status": "running", "rows": 0, "pages": 0})
+
+    def _write(self) -> None:
+        self._written = time.monotonic()
+        text = json.dumps({"pid": os.getpid(), "tables": list(self._tables.values())})
+        try:
+            _write_private(self._path, text)
+        except OSError as exc:
+            log.debug("cannot write %s: %s", self._path, exc.strerror or exc)
 
 
 def serve(scheduler: Scheduler, *, once: bool = False) -> int:
