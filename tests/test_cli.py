@@ -89,6 +89,15 @@ def test_a_wrong_token_is_one_line_without_the_token(sim: Any) -> None:
     assert secret not in result.output
 
 
+def test_a_sync_with_a_rejected_token_says_so_once_not_once_per_table(sim: Any) -> None:
+    result = cli("sync", "--api-url", sim.url, "--token", "wrong-SECRET-token-42")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: accounts: Drift rejected the access token (401: authentication_error: The "
+        f"access token is invalid or has expired). {TOKEN_HELP}"]
+    assert "wrong-SECRET-token-42" not in result.output
+
+
 def test_sync_then_status(sim: Any, tmp_path: Path) -> None:
     result = cli(*sync_args(sim, "--database", "my.duckdb"))
     assert result.exit_code == 0, result.stderr
@@ -150,6 +159,10 @@ def test_unreachable_host() -> None:
         (["sync", "--token", "t", "--api-url", "ftp://drift"],
          "Error: API URL 'ftp://drift' is not an http(s) URL; use e.g. https://driftapi.com "
          "(--api-url or DRIFT_API_URL).\n"),
+        (["sync", "--token", "t", "--api-url", "http://drift.example.com"],
+         "Error: API URL 'http://drift.example.com' would send the access token unencrypted "
+         "over the network; use https:// (plain http:// is for a simulator or proxy on this "
+         "machine only).\n"),
         (["sync"],
          "Error: No Drift access token. Pass --token, set DRIFT_ACCESS_TOKEN, or put "
          "access_token under [drift] in {config}.\n"),
@@ -160,7 +173,8 @@ def test_unreachable_host() -> None:
          "Error: No database at nothing.duckdb yet. Run 'driftsync sync' (or 'driftsync demo') "
          "first, or pass --database.\n"),
     ],
-    ids=["unknown-table", "empty-tables", "bad-url", "no-token", "token-with-space",
+    ids=["unknown-table", "empty-tables", "bad-url", "plain-http-elsewhere", "no-token",
+         "token-with-space",
          "status-no-db"],
 )
 def test_bad_input_gets_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:

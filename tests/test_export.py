@@ -137,6 +137,20 @@ def test_bad_input_is_one_line(synced: Any, args: list[str], message: str) -> No
     assert result.stderr == message.format(db=database)
 
 
+def test_output_that_is_a_folder_is_one_line_and_leaves_no_part_file(
+    synced: Any, tmp_path: Path
+) -> None:
+    _, database = synced
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = export("users", "--database", str(database), "-o", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: Cannot write {folder}: it is a folder; give a file name, "
+                             f"e.g. -o {folder / 'export.csv'}.\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert not any(folder.iterdir())
+
+
 def test_postgres_exports_the_same_rows_as_duckdb(pg_url: str, tmp_path: Path) -> None:
     with running(conversations=120, accounts=20, users=8) as sim:
         sync(sim, postgres_destination(pg_url), ["users", "conversations"])

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from driftsync.api.errors import TOKEN_HELP
 from driftsync.config import Secret
 from driftsync.errors import ConfigError
 from driftsync.jobs import read_live, run_resource
@@ -28,7 +27,9 @@ SMALL = {"accounts": 20, "conversations": 30, "users": 7}
 TOKEN = "drft-notify-SECRET-token-7f3a"
 HOOK_PATH = "/services/T000/B000/hook-SECRET"
 REJECTED = ("Drift rejected the access token (401: authentication_error: The access token is "
-            f"invalid or has expired). {TOKEN_HELP}")
+            "invalid or has expired). Resource 'acme' needs a fresh OAuth access token from your "
+            "Drift app (dev.drift.com > your app > Installing to Drift): store a working one "
+            "with: driftsync resource edit acme --token -.")
 
 
 @pytest.fixture(autouse=True)

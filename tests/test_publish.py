@@ -98,6 +98,28 @@ def test_a_table_whose_publish_was_lost_is_published_by_the_next_run(sim: Any) -
     assert [r["id"] for r in parquet_rows("users")] == sorted(u["id"] for u in sim.dataset.users)
 
 
+def test_publishing_logs_no_dlt_warnings(sim: Any) -> None:
+    """dlt's logger writes to stderr by itself; a clean first sync must leave it silent."""
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    keep = Keep()
+    logger = logging.getLogger("dlt")
+    logger.addHandler(keep)
+    try:
+        sync(sim, "--tables", "users,accounts")
+    finally:
+        logger.removeHandler(keep)
+    assert keep.messages == []
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--destination", "nosuch"],
      "Error: dlt has no destination called 'nosuch'; use duckdb, postgres, or a dlt destination "

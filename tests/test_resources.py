@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,23 @@ import pytest
 from click.testing import CliRunner, Result
 
 from driftsync.cli import main
+from driftsync.config import Secret
 from driftsync.errors import ConfigError
 from driftsync.jobs import resource_status, run_resource
-from driftsync.resources import ResourceStore, parse_schedule
+from driftsync.resources import ResourceStore, mask, parse_schedule
 
 from .conftest import fetch_rows, running
 
 SMALL = {"accounts": 20, "conversations": 30, "users": 7}
 TOKEN = "drft-resource-SECRET-token-ab12"
-TOKEN_HELP = (
-    "Check the token you gave (--token, DRIFT_ACCESS_TOKEN or the config file), or copy a "
-    "fresh OAuth access token from your Drift app (dev.drift.com > your app > Installing to "
-    "Drift)."
-)
+TOKEN_HELP = ("Copy a fresh OAuth access token from your Drift app (dev.drift.com > your app > "
+              "Installing to Drift) and give that one.")
+
+
+def stored_token_help(name: str) -> str:
+    return (f"Resource '{name}' needs a fresh OAuth access token from your Drift app "
+            "(dev.drift.com > your app > Installing to Drift): store a working one with: "
+            f"driftsync resource edit {name} --token -.")
 
 
 @pytest.fixture(autouse=True)
@@ -150,9 +154,10 @@ def test_an_unset_token_variable_is_named(home: Path) -> None:
     with running(**SMALL) as sim:
         result = add(sim, "acme", "--token-env", "ACME_TOKEN")
     assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: Resource 'acme' reads its access token from ACME_TOKEN, which is not set. Set "
-        "it, or change the resource with 'driftsync resource edit acme'.\n"
+    assert result.stderr == (  # not "driftsync resource edit acme": acme does not exist yet
+        "Error: ACME_TOKEN is not set, so the token cannot be checked. Export it (export "
+        "ACME_TOKEN=...) and run this again, or add the resource with --no-verify if only "
+        "the scheduler's environment sets it.\n"
     )
     assert not (home / "resources.toml").exists()
 
@@ -361,6 +366,34 @@ def test_schedules_parse_to_a_canonical_form_and_a_trigger(
         assert fire == next_run
 
 
+@pytest.mark.parametrize(
+    ("day_of_week", "fires_on"),
+    [
+        ("1", ["Mon"]),
+        ("0", ["Sun"]),
+        ("7", ["Sun"]),
+        ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("*/2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("5-7", ["Fri", "Sat", "Sun"]),
+        ("mon-fri", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("6,0", ["Sun", "Sat"]),
+    ],
+)
+def test_cron_days_of_week_count_from_sunday_as_in_crontab(
+    day_of_week: str, fires_on: list[str]
+) -> None:
+    """APScheduler counts days from Monday = 0; a crontab line counts from Sunday = 0."""
+    schedule = parse_schedule(f'cron "0 6 * * {day_of_week}"', now=NOW)
+    assert str(schedule) == f'cron "0 6 * * {day_of_week}" UTC'
+    fires, moment = [], NOW
+    for _ in range(len(fires_on)):
+        moment = schedule.next_run(moment + timedelta(minutes=1))  # type: ignore[assignment]
+        fires.append(moment)
+    assert sorted(f.strftime("%a") for f in fires) == sorted(fires_on)
+    assert all(f.hour == 6 and f.minute == 0 for f in fires)
+    assert (fires[-1] - fires[0]) < timedelta(days=7)
+
+
 def test_an_interval_counts_from_the_last_run() -> None:
     schedule = parse_schedule("every 2h")
     last = datetime(2026, 3, 27, 11, 0, tzinfo=UTC)
@@ -474,7 +507,7 @@ def test_sync_all_goes_on_past_a_failing_resource_and_fails_at_the_end(home: Pat
         "Error: Resource 'beta' reads its access token from BETA_TOKEN, which is not set. Set "
         "it, or change the resource with 'driftsync resource edit beta'.",
         "Error: broken: users: Drift rejected the access token (401: authentication_error: The "
-        f"access token is invalid or has expired). {TOKEN_HELP}",
+        f"access token is invalid or has expired). {stored_token_help('broken')}",
     ]
     assert "revoked-SECRET-token-77" not in result.output
     assert fetch_rows(home / "acme.duckdb", "SELECT count(*) AS n FROM acme.users") == [{"n": 7}]
@@ -487,6 +520,19 @@ def test_sync_all_goes_on_past_a_failing_resource_and_fails_at_the_end(home: Pat
     assert states == {"acme": "ready", "beta": "never synced", "broken": "failed"}
     plain = cli("status", "--database", str(home / "acme.duckdb"))  # the run history, as ever
     assert "  succeeded  " in plain.stdout.splitlines()[0]
+
+
+def test_a_rejected_token_is_one_error_line_not_one_per_table(home: Path) -> None:
+    with running(**SMALL, token=TOKEN) as sim:
+        assert add(sim, "broken", "--token", "revoked-SECRET-token-77", "--tables",
+                   "accounts,users,teams", "--no-verify").exit_code == 0
+        result = cli("sync", "broken")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: accounts: Drift rejected the access token (401: authentication_error: The "
+        f"access token is invalid or has expired). {stored_token_help('broken')}",
+    ]
+    assert result.stdout.count(" failed ") >= 3  # the summary still lists every table
 
 
 def test_status_shows_state_last_run_next_run_and_rows(home: Path) -> None:
@@ -585,3 +631,15 @@ def test_data_dir_can_be_moved_with_driftsync_home(tmp_path: Path,
     made = {p.name for p in (tmp_path / "srv").iterdir()}
     assert {"acme.duckdb", "resources.toml", ".driftsync"} <= made
     assert not (tmp_path / "xdg").exists()
+
+
+@pytest.mark.parametrize(("token", "shown"), [
+    ("drft-resource-SECRET-token-ab12", "drft…ab12"),
+    ("x" * 18 + "9f3c", "…9f3c"),
+    ("drift-demo-token", "****"),
+    ("short", "****"),
+])
+def test_a_masked_token_always_hides_at_least_16_characters(token: str, shown: str) -> None:
+    assert mask(Secret(token)) == shown
+    revealed = len(shown.replace("…", "").replace("*", ""))
+    assert len(token) - revealed >= min(16, len(token))

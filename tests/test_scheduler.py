@@ -284,7 +284,7 @@ def test_sigterm_stops_serve_while_it_syncs_and_the_run_is_recorded_interrupted(
     live = read_live("acme")
     assert live is not None and live.state == "interrupted"
     shown = CliRunner().invoke(main, ["status", "acme"]).stdout.splitlines()
-    assert shown[0] == "acme  failed"
+    assert shown[0] == "acme  ready"  # the data is the last good run's, untouched
     assert " interrupted in " in shown[3]
     assert not state_path("serve").exists()
 

@@ -89,3 +89,22 @@ def test_a_table_the_source_does_not_offer_is_named_in_one_line() -> None:
         "drift_source has no table 'messages'; choose from accounts, conversations, users, "
         "teams, meetings, contact_attributes, playbooks, conversational_landing_pages (nested "
         "tables come with their parent; messages and contacts need the driftsync CLI).")
+
+
+def test_the_token_comes_from_sources_drift_token_as_the_readme_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dlt
+
+    from driftsync import drift_source
+
+    monkeypatch.chdir(tmp_path)  # no .dlt/secrets.toml of anyone's
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    with running(conversations=20, accounts=5, users=4) as sim:
+        monkeypatch.setenv("SOURCES__DRIFT__TOKEN", sim.config.token)
+        pipeline = dlt.pipeline(pipeline_name="secrets_pipeline", destination="duckdb",
+                                dataset_name="drift", pipelines_dir=str(tmp_path / "p"))
+        pipeline.run(drift_source(api_url=sim.url, tables=["users"]))
+    rows = fetch_rows(tmp_path / "secrets_pipeline.duckdb",
+                      "SELECT count(*) AS n FROM drift.users")
+    assert rows == [{"n": 4}]

@@ -88,7 +88,8 @@ def _one_line(text: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Log each request and retry.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
-    """Sync Drift (drift.com) data into a local DuckDB database.
+    """Sync Drift (drift.com) data into DuckDB (a local file, the default), PostgreSQL or
+    another dlt destination.
 
     \b
     Quick start, offline:   driftsync demo
@@ -96,6 +97,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
                             driftsync check
                             driftsync sync
                             driftsync status
+    On a schedule:          driftsync resource add acme --token-env DRIFT_ACCESS_TOKEN --schedule "every 2h"
+                            driftsync serve      # the scheduler and the web app
     """
     ctx.obj = {"debug": debug}
     # SIGTERM (a service manager stopping us) ends a run the same careful way as Ctrl-C.
@@ -339,13 +342,22 @@ def _run_sync(client: Any, target: Any, options: Any) -> Any:
     with open_warehouse(target) as warehouse, _ProgressListener() as listener:
         result = run_sync(client, warehouse, options, listener)
     _print_summary(result.tables, result.seconds, where(target))
-    for t in result.tables:
-        if t.status == "skipped" and t.error:
-            err.print(f"[bold yellow]Warning:[/] {t.table}: {escape(_one_line(t.error))}",
-                      markup=True)
-        elif t.error:
-            err.print(f"[bold red]Error:[/] {t.table}: {escape(_one_line(t.error))}", markup=True)
+    _print_problems(result.tables)
     return result
+
+
+def _print_problems(tables: Any, prefix: str = "") -> None:
+    """One line per table that failed or was skipped. A run-wide failure (token rejected, API
+    unreachable) is told in full by the first table; the rest only repeat it as
+    "not synced: ...", which the summary already shows, so they are not printed again."""
+    for t in tables:
+        if not t.error or t.error.startswith("not synced: "):
+            continue
+        line = f"{escape(prefix)}{t.table}: {escape(_one_line(t.error))}"
+        if t.status == "skipped":
+            err.print(f"[bold yellow]Warning:[/] {line}", markup=True)
+        else:
+            err.print(f"[bold red]Error:[/] {line}", markup=True)
 
 
 class _ProgressListener:

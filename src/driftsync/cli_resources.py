@@ -8,6 +8,7 @@ error with exit code 2, like any other wrong argument.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -264,6 +265,12 @@ def add(name: str, token_env: str | None, token: str | None, table_names: str | 
         rate_limit=rate_limit or None,
     )
     jobs.check_destination(new.destination)
+    if verify and env is not None and not os.environ.get(env):
+        # Said here: the check's own message would send the user to 'resource edit' for a
+        # resource that does not exist yet.
+        raise ConfigError(f"{env} is not set, so the token cannot be checked. Export it "
+                          f"(export {env}=...) and run this again, or add the resource with "
+                          "--no-verify if only the scheduler's environment sets it.")
     check = jobs.verify_resource(new) if verify else None
     store.add(new)
     out.print(f"Added resource '{name}': {_describe(new)}.", markup=False)
@@ -348,7 +355,7 @@ def edit(name: str, token_env: str | None, token: str | None, table_names: str |
         jobs.check_destination(new.destination)
     access = ("token", "token_env", "oauth", "tables", "api_url")
     recheck = any(getattr(new, key) != getattr(old, key) for key in access)
-    check = jobs.verify_resource(new) if recheck and verify else None
+    check = jobs.verify_resource(new, saved=True) if recheck and verify else None
     with _known_resource():
         ResourceStore().replace(new)
     out.print(f"Changed resource '{name}': {_describe(new)}.", markup=False)
@@ -556,7 +563,7 @@ def sync_resources(name: str | None, all_resources: bool, *, mode: str | None,
 
 def _sync_one(r: Resource, mode: str | None, lookback_ms: int | None,
               conversation_details: bool, timeout: float, retries: int, prefix: str) -> bool:
-    from .cli import _print_summary, _ProgressListener
+    from .cli import _print_problems, _print_summary, _ProgressListener
     from .jobs import run_resource
 
     with _ProgressListener() as listener:
@@ -566,10 +573,7 @@ def _sync_one(r: Resource, mode: str | None, lookback_ms: int | None,
     where = (r.destination.database if isinstance(r.destination, DuckDBDestination)
              else r.destination.describe())
     _print_summary(result.tables, result.seconds, where)  # type: ignore[arg-type]
-    for t in result.tables:
-        if t.error:
-            err.print(f"[bold red]Error:[/] {escape(prefix)}{t.table}: {escape(_line(t.error))}",
-                      markup=True)
+    _print_problems(result.tables, prefix)
     return bool(result.ok)
 
 
@@ -623,7 +627,7 @@ def _print_status(status: Any) -> None:
         for t in record.tables:
             rows = (f"{t.rows:,} rows, {t.written:,} written" if t.status == "succeeded"
                     else "- rows")
-            line = f"    {t.table:<26} {t.mode:<11} {t.status:<9} {rows}"
+            line = f"    {t.table:<28} {t.mode:<11} {t.status:<9} {rows}"  # longest: 28
             if t.error:
                 line += f"  {_line(t.error)}"
             out.print(line, markup=False)

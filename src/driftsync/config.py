@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import stat
@@ -404,7 +405,22 @@ def check_api_url(url: str) -> str:
             "The API URL must be a plain http(s)://host[:port] address without credentials, "
             "query or fragment (--api-url or DRIFT_API_URL)."
         )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"API URL {url!r} would send the access token unencrypted over the network; use "
+            "https:// (plain http:// is for a simulator or proxy on this machine only)."
+        )
     return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback address literal."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

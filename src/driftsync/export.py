@@ -244,6 +244,9 @@ def open_output(path: str | None) -> tuple[IO[bytes], Path | None]:
     target = Path(path).expanduser()
     if not target.parent.is_dir():
         raise ConfigError(f"Cannot write {target}: folder {target.parent} does not exist.")
+    if target.is_dir():  # checked now: the rename at the end would fail after all the work
+        raise ConfigError(f"Cannot write {target}: it is a folder; give a file name, e.g. "
+                          f"-o {target / 'export.csv'}.")
     partial = target.with_name(f".{target.name}.part")
     try:
         return partial.open("wb"), partial
@@ -257,6 +260,11 @@ def finish_output(handle: IO[bytes], partial: Path | None, path: str | None, ok:
         return
     handle.close()
     if ok:
-        os.replace(partial, Path(str(path)).expanduser())
+        target = Path(str(path)).expanduser()
+        try:
+            os.replace(partial, target)
+        except OSError as exc:  # e.g. the name became a folder meanwhile: no stray .part
+            partial.unlink(missing_ok=True)
+            raise DestinationError(f"Cannot write {target}: {exc.strerror}.") from exc
     else:
         partial.unlink(missing_ok=True)

@@ -89,6 +89,7 @@ def drift_client(
     credentials: tuple[httpx.Auth, str] | None = None,
     transport: httpx.BaseTransport | None = None,
     rate_limit: int | None = None,
+    token_help: str | None = None,
 ) -> DriftClient:
     """A DriftClient for ``settings``. ``credentials`` is ``auth_for(settings)`` when the
     caller needs it too; ``transport`` is the seam for tests; ``rate_limit`` caps requests
@@ -106,6 +107,7 @@ def drift_client(
         retry=RetryPolicy(max_attempts=retries + 1),
         transport=transport,
         **pace,
+        **({"token_help": token_help} if token_help else {}),
     )
 
 
@@ -134,13 +136,33 @@ def resource_client(
     timeout: float = DEFAULT_TIMEOUT,
     retries: int = DEFAULT_RETRIES,
     transport: httpx.BaseTransport | None = None,
+    saved: bool = True,
 ) -> tuple[DriftClient, str]:
-    """A client for the resource's workspace, and where its token comes from."""
+    """A client for the resource's workspace, and where its token comes from. ``saved``:
+    the resource is in resources.toml already (not one being added), which decides what a
+    rejected token's error tells the user to do."""
     settings = resource_settings(resource)
     creds = auth_for(settings, TokenStore(token_store_path(resource.name)))
     client = drift_client(settings, timeout, retries, credentials=creds, transport=transport,
-                          rate_limit=resource.rate_limit)
+                          rate_limit=resource.rate_limit,
+                          token_help=resource_token_help(resource, saved))
     return client, creds[1]
+
+
+def resource_token_help(resource: Resource, saved: bool = True) -> str:
+    """How to fix a rejected token of ``resource``: where its token comes from."""
+    if not saved:
+        return ("Copy a fresh OAuth access token from your Drift app (dev.drift.com > your app "
+                "> Installing to Drift) and give that one.")
+    name = resource.name
+    if resource.token_env is not None:
+        given = f"put a working token in {resource.token_env}"
+    elif resource.token is not None:
+        given = f"store a working one with: driftsync resource edit {name} --token -"
+    else:
+        given = f"set up its OAuth client again with: driftsync resource edit {name}"
+    return (f"Resource '{name}' needs a fresh OAuth access token from your Drift app "
+            f"(dev.drift.com > your app > Installing to Drift): {given}.")
 
 
 def open_warehouse(destination: DestinationSettings, role: Role = "sync",
@@ -198,11 +220,13 @@ def verify_resource(
     timeout: float = DEFAULT_TIMEOUT,
     retries: int = DEFAULT_RETRIES,
     transport: httpx.BaseTransport | None = None,
+    saved: bool = False,
 ) -> TokenCheck:
     """Ask Drift about the token (``POST /app/token_info``) and check that it grants the
-    scope of every chosen table; an ApiError for a bad token, a ConfigError for a scope."""
+    scope of every chosen table; an ApiError for a bad token, a ConfigError for a scope.
+    ``saved``: the resource is already in resources.toml (an edit, not an add)."""
     client, source = resource_client(resource, timeout=timeout, retries=retries,
-                                     transport=transport)
+                                     transport=transport, saved=saved)
     with client:
         info = client.token_info()
     granted = frozenset(str(info.get("scope", "")).split())
@@ -484,7 +508,7 @@ def resource_status(resource: Resource, *, limit: int = 1,
     """
     from .runs import recent_runs
 
-    runs: list[RunRecord] = []
+    history: list[RunRecord] = []
     problem = None
     live = read_live(resource.name)
     syncing_since = live.started_at if live is not None and live.active else None
@@ -495,10 +519,14 @@ def resource_status(resource: Resource, *, limit: int = 1,
     ):
         try:
             with open_warehouse(destination, "read", resource.name) as warehouse:
-                runs = recent_runs(warehouse, limit)
+                history = recent_runs(warehouse, max(limit, 20))
         except DriftSyncError as exc:
             problem = str(exc)
+    runs = history[:limit]
     last = runs[0] if runs else None
+    # An interrupted run (serve stopped, the machine went down) changed no table it had not
+    # finished, so the data is as the run before it left it: that run decides the state.
+    decisive = next((r for r in history if r.status != "interrupted"), last)
     attempt_failed = (  # an attempt after the last recorded run that never got to record one
         live is not None and live.state == "failed" and live.run_id is None
         and (last is None or live.started_at > last.started_at)
@@ -517,7 +545,7 @@ def resource_status(resource: Resource, *, limit: int = 1,
     elif last is None:
         state = "never synced"
     else:
-        state = "ready" if last.status == "succeeded" else "failed"
+        state = "ready" if decisive is not None and decisive.status == "succeeded" else "failed"
     next_run = None
     if resource.enabled:
         planned, next_run = planned_next_run(resource.name)

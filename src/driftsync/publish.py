@@ -96,7 +96,7 @@ class PublishingWarehouse(Warehouse):
             table_name=table_name,
             write_disposition="replace",
             primary_key=list(table.key_columns),
-            columns=dlt_columns(table),
+            columns=_replace_hints(table),
         )
         self._publisher.abort_packages()
         schema = (self._publisher.default_schema if self._publisher.default_schema_name
@@ -149,11 +149,22 @@ class PublishingWarehouse(Warehouse):
         )
 
 
+def _replace_hints(table: Any) -> dict[str, dict[str, Any]]:
+    """The catalog's column hints without ``dedup_sort``: that hint only means something to a
+    merge, and dlt warns on stderr about every published table that carries it."""
+    return {name: {k: v for k, v in hint.items() if k != "dedup_sort"}
+            for name, hint in dlt_columns(table).items()}
+
+
 def _dlt_destination(target: PublishedDestination) -> Any:
     """dlt's destination for ``target``; a ConfigError naming the fix when dlt has no such
     destination, or lacks the package it needs (checked now, not after a whole sync)."""
     factory = getattr(dlt.destinations, target.kind)  # the name was checked when parsed
-    options = {"bucket_url": target.location} if target.location else {}
+    options: dict[str, Any] = {"bucket_url": target.location} if target.location else {}
+    if target.kind == "filesystem":
+        # dlt warns that '/' after {table_name} is unsafe because dlt's "direct" naming allows
+        # '/' inside table names. The catalog's names never hold one, so the warning is noise.
+        options["warn_unsafe_layout_separators"] = False
     destination = factory(**options)
     try:
         destination.client_class  # noqa: B018 - imports the client library

@@ -150,11 +150,14 @@ def check_env_name(value: str, what: str) -> str:
 
 
 def mask(secret: Secret) -> str:
-    """Enough of a stored token to tell two apart, never enough to use: ``drft…ab12``."""
+    """Enough of a stored token to tell two apart, never enough to use: ``drft…ab12``.
+    At least 16 characters always stay hidden, so a short token shows only its end."""
     value = secret.reveal()
-    if len(value) < 16:
-        return "****"
-    return f"{value[:4]}…{value[-4:]}"
+    if len(value) >= 24:
+        return f"{value[:4]}…{value[-4:]}"
+    if len(value) >= 20:
+        return f"…{value[-4:]}"
+    return "****"
 
 
 def mask_url(url: str) -> str:
@@ -225,7 +228,7 @@ class Schedule:
 
         if self.kind == "cron":
             assert self.cron is not None
-            return CronTrigger.from_crontab(self.cron, timezone=zone)
+            return _crontab_trigger(self.cron, zone)
         assert self.at is not None
         return CronTrigger(
             day_of_week=",".join(self.days) if self.kind == "weekly" else None,
@@ -323,11 +326,50 @@ def _zone(name: str, text: str) -> str:
     return name
 
 
-def _cron(expression: str, tz: str, text: str, now: datetime | None) -> Schedule:
+_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CRON_DAY_NUMBERS = re.compile(r"(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?")
+
+
+def _cron_weekdays(field: str) -> str:
+    """The day-of-week field of a crontab in day names, as APScheduler 3 reads them.
+
+    APScheduler numbers days from Monday = 0, so ``from_crontab("0 6 * * 1-5")`` would
+    fire Tuesday to Saturday. Crontab numbers them from Sunday = 0 (7 is Sunday too), which
+    is what a user copying a crontab line means. Named days and ``*`` pass through; numbers,
+    ranges and steps are spelt out as names. A bad item is left for APScheduler to reject.
+    """
+    items = []
+    for item in field.split(","):
+        match = _CRON_DAY_NUMBERS.fullmatch(item)
+        if match is None or item == "*":
+            items.append(item)
+            continue
+        whole, first, last, step = match.groups()
+        start = 0 if whole == "*" else int(first)
+        end = 6 if whole == "*" else int(last) if last is not None else start
+        if whole != "*" and last is None and step is not None:
+            end = 7  # "1/2": from Monday, every second day (cron reads n/s as n-max/s)
+        if not 0 <= start <= end <= 7 or (step is not None and int(step) < 1):
+            items.append(item)
+            continue
+        days = range(start, end + 1, int(step) if step is not None else 1)
+        items.extend(_CRON_DAY_NAMES[day] for day in days)
+    return ",".join(dict.fromkeys(items))
+
+
+def _crontab_trigger(expression: str, zone: ZoneInfo) -> BaseTrigger:
+    """APScheduler's trigger for a crontab expression, with crontab's day numbers."""
     from apscheduler.triggers.cron import CronTrigger
 
+    fields = expression.split()
+    if len(fields) == 5:
+        fields[4] = _cron_weekdays(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+
+
+def _cron(expression: str, tz: str, text: str, now: datetime | None) -> Schedule:
     try:
-        trigger = CronTrigger.from_crontab(expression, timezone=ZoneInfo(tz))
+        trigger = _crontab_trigger(expression, ZoneInfo(tz))
     except ValueError as exc:
         raise ConfigError(
             f"Schedule {text!r}: cron expression {expression!r} is not valid ({exc}); it needs "

@@ -52,7 +52,7 @@ SOURCE_TABLES = tuple(name for name, t in CATALOG.items() if t.kind in ("list", 
 """Tables offered as resources; nested tables come with their parent."""
 
 
-@dlt.source(schema=Schema("drift", normalizers={"names": "direct"}))
+@dlt.source(section="drift", schema=Schema("drift", normalizers={"names": "direct"}))
 def drift_source(
     token: str = dlt.secrets.value,
     api_url: str = DEFAULT_API_URL,

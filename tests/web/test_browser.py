@@ -154,7 +154,7 @@ def test_a_new_user_adds_drift_watches_it_sync_and_explores_the_data(
     page.select_option("#filter-op", "contains")
     page.fill("#filter-value", "script")
     page.click("#add-filter")
-    expect(page.locator("#row-count")).to_contain_text("1 rows match")
+    expect(page.locator("#row-count")).to_contain_text("1 row matches")
     expect(names).to_have_text(["<b>bold</b> & <script>alert(1)</script>"])
     shot(page, "table")
     with page.expect_download() as download:

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,23 @@ def test_a_syncing_resource_shows_its_progress_and_the_page_reloads_when_it_ends
     assert done.headers["HX-Refresh"] == "true"
     assert client.get("/resources/acme/progress").headers["HX-Redirect"] == "/resources/acme"
     assert state_of(client.get("/resources").text, "acme") == "ready"
+
+
+def test_a_scheduled_resource_that_is_syncing_does_not_claim_it_syncs_only_by_hand(
+        acme_home: Path, client: TestClient) -> None:
+    """While a sync started here runs, its next run is not planned yet; the page used to say
+    "only when you click Sync now" for a resource on a schedule."""
+    store = ResourceStore()
+    store.replace(replace(store.get("acme"), schedule=parse_schedule("every 6h")))
+    web = client.app.state.web  # type: ignore[attr-defined]
+    web._starting["acme"] = datetime.now(UTC)  # Sync now was clicked; its process starts
+    with holding(acme_home / "acme.duckdb"):
+        page = client.get("/resources/acme")
+
+    facts = re.search(r'class="grid facts">(.*?)</div>\n</div>', page.text, re.DOTALL)
+    assert facts, page.text
+    assert "only when you click Sync now" not in facts.group(1)
+    assert "every 6h" in facts.group(1)
 
 
 def test_a_database_held_by_another_program_shows_as_unavailable_not_an_error(
@@ -308,6 +326,10 @@ def test_table_preview_pages_sorts_and_filters_like_sql(acme_home: Path,
     expected = rows(database, 'SELECT "accountId" FROM accounts ORDER BY "createDateTime" '
                     'DESC NULLS LAST, "accountId" LIMIT 10 OFFSET 20')
     assert [r[key] for r in table(third.text, "data")[1]] == [e[0] for e in expected]
+    beyond = client.get("/resources/acme/tables/accounts?size=10&page=9999999999"
+                        "&sort=createDateTime&dir=desc")
+    assert [r[key] for r in table(beyond.text, "data")[1]] == [e[0] for e in expected]
+    assert "30 rows · page 3 of 3" in beyond.text
 
     filtered = client.get("/resources/acme/tables/conversations",
                           params=[("fc", "status"), ("fo", "eq"), ("fv", "open"),
@@ -363,6 +385,10 @@ def test_column_summary_counts_nulls_distinct_min_max_and_top_values(
     closed = rows(database, "SELECT count(*) FROM conversations WHERE status = 'closed'")[0][0]
     assert {r[0]: r for r in table(narrowed.text, "summary")[1]}["status"][6] == (
         f"closed ×{closed}")
+    # It says how many rows it is over: those that match, not the whole table.
+    total = rows(database, "SELECT count(*) FROM conversations")[0][0]
+    assert f"Over the {closed:,} of {total:,} rows that match the filters." in narrowed.text
+    assert f"Over all {total:,} rows." in page.text
 
 
 def test_downloads_hold_the_rows_of_the_view_as_csv_and_parquet(
@@ -436,6 +462,12 @@ def test_query_page_runs_a_read_pages_it_and_downloads_csv(acme_home: Path,
     all_ids = [r[0] for r in rows(acme_home / "acme.duckdb", "SELECT id FROM messages ORDER BY id")]
     assert [int(r[0]) for r in table(paged.text, "query-result")[1]] == all_ids[50:100]
     assert f"{len(all_ids):,} rows" in paged.text and "page 2 of" in paged.text
+    last = -(-len(all_ids) // 50)
+    beyond = client.post("/resources/acme/query", data={
+        "csrf": csrf, "sql": "SELECT id FROM messages ORDER BY id", "page": "999999999"})
+    assert [int(r[0]) for r in table(beyond.text, "query-result")[1]] == all_ids[
+        (last - 1) * 50:]
+    assert f"page {last} of {last}" in beyond.text
 
     download = client.post("/resources/acme/query.csv", data={"csrf": csrf, "sql": sql})
     assert download.headers["content-disposition"] == 'attachment; filename="acme-query.csv"'

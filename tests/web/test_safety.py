@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 from click.testing import CliRunner
 from starlette.routing import Route
@@ -21,6 +22,7 @@ from driftsync.resources import ResourceStore
 from driftsync.scheduler import Scheduler
 from driftsync.simulator import DriftSimulator
 from driftsync.web.security import CSP, check_exposure
+from driftsync.web.server import WebServer
 
 from .conftest import TOKEN, app_client, csrf_of
 from .html import table
@@ -146,6 +148,24 @@ def test_sql_injection_through_every_table_parameter_is_refused_or_inert(
     assert table_counts(database) == before
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-9223372036854775809",
+                                   "9223372036854775808"])
+def test_a_filter_number_beyond_bigint_is_a_clear_400_not_a_server_error(
+        acme_home: Path, client: TestClient, value: str) -> None:
+    """Python's int has no limit but a BIGINT has: DuckDB's conversion error used to escape
+    as a 500 (and a traceback in the log) on the data, summary and download pages."""
+    base = "/resources/acme/tables/users"
+    filters = {"fc": "id", "fo": "gt", "fv": value}
+    answers = [client.get(base, params=filters),
+               client.get(f"{base}/summary", params=filters),
+               client.get(f"{base}/download.csv", params=filters)]
+
+    assert [r.status_code for r in answers] == [400] * 3
+    assert all("Filter on id: the value must be a whole number" in r.text for r in answers)
+    edge = client.get(base, params={"fc": "id", "fo": "lt", "fv": "9223372036854775807"})
+    assert edge.status_code == 200
+
+
 @pytest.mark.parametrize("sql", [
     "COPY users TO '{out}'",
     "COPY (SELECT * FROM users) TO '{out}' (FORMAT csv)",
@@ -242,13 +262,48 @@ def test_every_response_carries_the_security_headers(acme_home: Path,
     assert cookie == "" or ("httponly" in cookie.lower() and "samesite=strict" in cookie.lower())
 
 
+def test_an_unexpected_error_page_carries_the_security_headers_too(
+        acme_home: Path, scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starlette renders a 500 outside the app's middleware: the page, which holds the CSRF
+    token, must still be uncacheable and under the CSP."""
+    from driftsync.web.app import WebState
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(WebState, "overview", broken)
+    with TestClient(client_app(scheduler), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as client:
+        response = client.get("/resources")
+    assert response.status_code == 500 and "Unexpected RuntimeError" in response.text
+    assert response.headers["content-security-policy"] == CSP
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers.get_list("content-security-policy") == [CSP]
+
+
 def test_on_loopback_only_loopback_host_names_are_answered(acme_home: Path,
                                                            scheduler: Scheduler) -> None:
-    for host in ("127.0.0.1:8700", "localhost", "[::1]:8700"):
+    for host in ("127.0.0.1:8700", "localhost", "[::1]:8700", "127.0.0.2:8700"):
         with TestClient(client_app(scheduler), base_url=f"http://{host}") as ok:
             assert ok.get("/resources").status_code == 200, host
-    with TestClient(client_app(scheduler), base_url="http://rebound.example") as rebound:
-        assert rebound.get("/resources").status_code == 421
+    for host in ("rebound.example", "127.0.0.1.rebound.example:8700", "localhost.:8700",
+                 "[::ffff:192.0.2.1]:8700"):
+        with TestClient(client_app(scheduler), base_url=f"http://{host}") as rebound:
+            assert rebound.get("/resources").status_code == 421, host
+
+
+def test_serving_on_another_loopback_address_answers_its_own_url(home: Path) -> None:
+    """``--host 127.0.0.2`` is loopback (no password needed), so the URL that serve prints
+    must be answered rather than refused as a foreign Host."""
+    scheduler = Scheduler()
+    server = WebServer.bind(scheduler, "127.0.0.2", 0)
+    try:
+        with server.running():
+            page = httpx.get(server.url + "resources", timeout=30)
+    finally:
+        scheduler.shutdown()
+    assert page.status_code == 200, page.text
 
 
 def client_app(scheduler: Scheduler):  # type: ignore[no-untyped-def]
@@ -285,6 +340,20 @@ def test_with_a_password_every_page_needs_the_login(acme_home: Path,
     assert client.get("/resources", follow_redirects=False).status_code == 303
 
 
+def test_log_out_is_offered_only_to_a_session_that_logged_in(acme_home: Path,
+                                                             scheduler: Scheduler) -> None:
+    """The login page used to show a "Log out" button, the first submit button of the page,
+    which answered a bare "Log in first." when clicked."""
+    client = app_client(scheduler, password=Secret("correct horse"), loopback=False)
+    login_page = client.get("/login")
+    assert 'action="/logout"' not in login_page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login_page.text).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"csrf": csrf, "password": "correct horse", "next": "/"})
+    assert 'action="/logout"' in client.get("/resources").text
+    open_app = app_client(scheduler)
+    assert 'action="/logout"' not in open_app.get("/resources").text
+
+
 def test_repeated_failed_logins_are_refused_for_a_while(acme_home: Path,
                                                         scheduler: Scheduler) -> None:
     client = app_client(scheduler, password=Secret("correct horse"), loopback=False)
@@ -300,7 +369,10 @@ def test_repeated_failed_logins_are_refused_for_a_while(acme_home: Path,
 def test_serving_beyond_loopback_needs_a_password(home: Path) -> None:
     with pytest.raises(ConfigError, match="exposes it to the network, so it needs a login"):
         check_exposure("0.0.0.0", None)
-    check_exposure("0.0.0.0", Secret("pw"))
+    check_exposure("0.0.0.0", Secret("correct horse battery"))
+    with pytest.raises(ConfigError, match="DRIFTSYNC_WEB_PASSWORD is too short to guard an app "
+                       "on the network; use a passphrase of at least 12 characters."):
+        check_exposure("0.0.0.0", Secret("  pw       "))
     check_exposure("127.0.0.1", None)
     check_exposure("::1", None)
     check_exposure("localhost", None)

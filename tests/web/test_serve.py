@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import httpx
 from click.testing import CliRunner
 
 from driftsync.cli import main
+from driftsync.config import Secret
 from driftsync.scheduler import Scheduler
 from driftsync.web.server import WebServer
 
@@ -63,3 +65,18 @@ def test_the_web_server_binds_ipv6_loopback_too(home: Path) -> None:
             assert httpx.get(server.url + "resources", timeout=30).status_code == 200
     finally:
         scheduler.shutdown()
+
+
+def test_a_forwarded_for_header_does_not_escape_the_login_throttle(home: Path) -> None:
+    scheduler = Scheduler()
+    server = WebServer.bind(scheduler, "127.0.0.1", 0, password=Secret("correct horse battery"))
+    try:
+        with server.running(), httpx.Client(base_url=server.url, timeout=30) as client:
+            csrf = re.search(r'name="csrf" value="([^"]+)"',  # type: ignore[union-attr]
+                             client.get("/login").text).group(1)
+            codes = [client.post("/login", data={"csrf": csrf, "password": f"guess {n}"},
+                                 headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                     for n in range(6)]
+    finally:
+        scheduler.shutdown()
+    assert codes == [401] * 5 + [429]

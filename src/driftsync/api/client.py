@@ -27,7 +27,7 @@ import orjson
 from .. import __version__
 from ..errors import ApiError, ConnectionFailedError, MalformedResponseError
 from .auth import BearerAuth, RefreshingAuth, token_url
-from .errors import error_for_response, plural
+from .errors import TOKEN_HELP, error_for_response, plural
 from .ratelimit import DEFAULT_REQUESTS_PER_MINUTE, RateLimiter
 from .retry import RetryPolicy, parse_retry_after
 
@@ -93,6 +93,7 @@ class DriftClient:
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 16,
         requests_per_minute: float | None | Literal["auto"] = "auto",
+        token_help: str = TOKEN_HELP,
     ) -> None:
         if auth is None:
             if not token:
@@ -101,6 +102,8 @@ class DriftClient:
         elif token:
             raise ValueError("pass token or auth, not both")
         self.base_url = base_url.rstrip("/")
+        self.token_help = token_help
+        """What a rejected token's error tells the user to do: where this token came from."""
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
@@ -274,7 +277,8 @@ class DriftClient:
                     if self.limiter is not None:
                         self.limiter.throttled()
                 if not self.retry.should_retry_status(response.status_code) or attempt == attempts:
-                    raise error_for_response(response, endpoint, attempt)
+                    raise error_for_response(response, endpoint, attempt,
+                                             token_help=self.token_help)
                 failure = f"answered {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
             wait = self.retry.wait(attempt, retry_after)

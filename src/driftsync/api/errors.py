@@ -101,14 +101,16 @@ def status_text(response: httpx.Response) -> str:
     return f"{response.status_code} {phrase}".strip()
 
 
-def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 1) -> ApiError:
-    """The error to raise for a non-2xx response to ``endpoint`` (e.g. ``GET /accounts``)."""
+def error_for_response(response: httpx.Response, endpoint: str, attempts: int = 1, *,
+                       token_help: str = TOKEN_HELP) -> ApiError:
+    """The error to raise for a non-2xx response to ``endpoint`` (e.g. ``GET /accounts``);
+    ``token_help`` says how to fix a rejected token, which depends on where it came from."""
     status = response.status_code
     said = drift_error_message(response)
     detail = f"{status}: {said}" if said else status_text(response)
     if status == 401:
         return AuthError(
-            f"Drift rejected the access token ({detail}). {TOKEN_HELP}",
+            f"Drift rejected the access token ({detail}). {token_help}",
             status=status,
             endpoint=endpoint,
         )

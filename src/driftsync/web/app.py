@@ -36,7 +36,7 @@ from ..resources import Resource, ResourceStore
 from ..scheduler import Scheduler, TableProgress, read_progress
 from . import formatting
 from .data import Reader, resource_tables
-from .errors import HTTPError, render_error
+from .errors import HTTPError, render_error, render_unexpected
 from .security import Guard, LoginThrottle, SecurityHeaders, csrf_token
 
 HERE = Path(__file__).parent
@@ -205,7 +205,10 @@ def make_templates() -> Jinja2Templates:
 
     def common(request: Request) -> dict[str, Any]:
         state: WebState = request.app.state.web
-        return {"csrf": csrf_token(request), "login": state.config.password is not None}
+        # "Log out" only for a session that logged in: on the login page (or an error page
+        # before the login) it would only post to /logout and get "Log in first." back.
+        logged_in = state.config.password is not None and bool(request.session.get("user"))
+        return {"csrf": csrf_token(request), "login": logged_in}
 
     return Jinja2Templates(env=env, context_processors=[common])
 
@@ -236,7 +239,8 @@ def create_app(scheduler: Scheduler | None = None, config: WebConfig | None = No
         Middleware(Guard, password=config.password, loopback=config.loopback),
     ]
     handlers: dict[Any, Any] = {HTTPError: render_error, DriftSyncError: render_error,
-                                StarletteHTTPException: render_error, Exception: render_error}
+                                StarletteHTTPException: render_error,
+                                Exception: render_unexpected}
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.web = WebState(scheduler, config)
     app.state.templates = make_templates()

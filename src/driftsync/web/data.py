@@ -46,6 +46,9 @@ SQL_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "text": "VARCHAR", "boolean
 PAGE_SIZES = (10, 25, 50, 100, 250)
 DEFAULT_PAGE_SIZE = 50
 MAX_FILTERS = 5
+BIGINT_RANGE = range(-(2**63), 2**63)
+"""What a BIGINT column holds: a filter value outside it is the user's mistake (a 400), not a
+DuckDB conversion error (a 500)."""
 TOP_VALUES = 5
 STATEMENT_SECONDS = 15.0
 EXPORT_SECONDS = 120.0
@@ -165,7 +168,10 @@ def _filter_value(column: Column, op: str, value: str) -> Any:
     kind = column.type
     try:
         if kind == "bigint":
-            return int(value.strip())
+            number = int(value.strip())
+            if number in BIGINT_RANGE:
+                return number
+            raise ValueError(number)
         if kind == "double":
             return float(value.strip())
         if kind == "boolean":
@@ -174,7 +180,7 @@ def _filter_value(column: Column, op: str, value: str) -> Any:
             return datetime.fromisoformat(value.strip())
     except (ValueError, KeyError):
         pass
-    wanted = {"bigint": "a whole number", "double": "a number", "boolean": "true or false",
+    wanted = {"bigint": "a whole number (64-bit)", "double": "a number", "boolean": "true or false",
               "timestamp": "a date or time like 2026-03-01 or 2026-03-01T12:00:00+00:00"}
     raise BadRequest(f"Filter on {column.name}: the value must be {wanted[kind]}.")
 
@@ -327,11 +333,15 @@ class Data:
             sql += " ORDER BY " + ", ".join(order)
         return sql, params
 
+    def matching(self, stored: StoredTable, view: View) -> int:
+        """How many rows match the view's filters."""
+        where, params = self._where(stored, view)
+        return int(self._value(f"SELECT count(*) FROM {self.qualified(stored.table.name)}"
+                               f"{where}", params))
+
     def page(self, stored: StoredTable, view: View) -> tuple[list[tuple[Any, ...]], int]:
         """The rows of the view's page, and how many rows match its filters."""
-        where, params = self._where(stored, view)
-        total = int(self._value(f"SELECT count(*) FROM {self.qualified(stored.table.name)}"
-                                f"{where}", params))
+        total = self.matching(stored, view)
         sql, params = self._select(stored, view)
         rows = self._run(f"{sql} LIMIT ? OFFSET ?",
                          [*params, view.size, (view.page - 1) * view.size]).fetchall()
@@ -391,6 +401,7 @@ class Data:
         wrapped = f"SELECT * FROM (\n{sql}\n) AS driftsync_query"
         try:
             total = int(self._value(f"SELECT count(*) FROM ({wrapped})"))
+            page = min(page, max(1, -(-total // size)))  # past the end: the last page
             cursor = self._run(f"{wrapped} LIMIT ? OFFSET ?", (size, (page - 1) * size))
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]

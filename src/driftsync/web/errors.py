@@ -72,6 +72,20 @@ def status_and_message(exc: Exception) -> tuple[int, str]:
     return 500, f"Unexpected {type(exc).__name__}; the server log has the details."
 
 
+async def render_unexpected(request: Request, exc: Exception) -> Response:
+    """:func:`render_error` for an exception no handler expected. Starlette answers those from
+    its outermost middleware, outside :class:`~.security.SecurityHeaders`, so the page (which
+    carries the session's CSRF token, like every page) gets the security headers and
+    ``no-store`` here."""
+    from .security import HEADERS
+
+    response = await render_error(request, exc)
+    for name, value in HEADERS:
+        response.headers[name.decode()] = value.decode()
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 async def render_error(request: Request, exc: Exception) -> Response:
     from .app import templates_of
 

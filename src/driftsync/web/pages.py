@@ -263,7 +263,10 @@ def table_data(request: Request) -> Response:
     def fill(data: Data, stored: StoredTable, view: View) -> dict[str, Any]:
         rows, total = data.page(stored, view)
         pages = max(1, -(-total // view.size))
-        return {"rows": rows, "total": total, "pages": pages}
+        if view.page > pages:  # past the end (an old link, a hand-typed number): the last page
+            view = replace(view, page=pages)
+            rows, total = data.page(stored, view)
+        return {"rows": rows, "total": total, "pages": pages, "view": view}
 
     return _table_page(request, "data", fill)
 
@@ -273,8 +276,12 @@ def table_schema(request: Request) -> Response:
 
 
 def table_summary(request: Request) -> Response:
-    return _table_page(request, "summary",
-                       lambda data, stored, view: {"summary": data.summary(stored, view)})
+    def fill(data: Data, stored: StoredTable, view: View) -> dict[str, Any]:
+        # With filters, the page says how many rows the summary is over, not the table's size.
+        matching = data.matching(stored, view) if view.filters else stored.rows
+        return {"summary": data.summary(stored, view), "matching": matching}
+
+    return _table_page(request, "summary", fill)
 
 
 DOWNLOADS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}

@@ -37,9 +37,14 @@ from ..errors import ConfigError
 from .errors import Forbidden
 
 PASSWORD_ENV = "DRIFTSYNC_WEB_PASSWORD"
+MIN_PASSWORD = 12
+"""Characters of the login password, so that it withstands guessing at the login throttle's
+pace for longer than anyone would leave the app exposed."""
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+"""The usual loopback names; any loopback address literal (``127.0.0.2``) is answered too,
+since ``--host 127.0.0.2`` is accepted as loopback and the printed URL must then work."""
 OPEN_PATHS = ("/login", "/static/")
 LOGIN_FAILURES = 5
 """Failed logins from one address within ``LOGIN_WINDOW`` seconds before it must wait."""
@@ -72,6 +77,12 @@ def check_exposure(host: str, password: Secret | None) -> None:
         raise ConfigError(
             f"Serving the web app on {host} exposes it to the network, so it needs a login: "
             f"set {PASSWORD_ENV} to a password, or serve on 127.0.0.1 (the default)."
+        )
+    if not is_loopback(host) and password is not None and len(
+            password.reveal().strip()) < MIN_PASSWORD:
+        raise ConfigError(
+            f"{PASSWORD_ENV} is too short to guard an app on the network; use a passphrase of "
+            f"at least {MIN_PASSWORD} characters."
         )
 
 
@@ -187,7 +198,7 @@ class Guard:
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope, headers: Headers, host: str) -> Response | None:
-        if self.loopback and _hostname(host) not in LOOPBACK_HOSTS:
+        if self.loopback and not _loopback_name(_hostname(host)):
             return PlainTextResponse("This app answers only on its loopback address.", 421)
         if scope["method"] not in ("GET", "HEAD"):
             # With Referrer-Policy no-referrer a browser sends "Origin: null" on form posts
@@ -204,6 +215,13 @@ class Guard:
                                       if scope.get("query_string") else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
         return PlainTextResponse("Log in first.", 401)
+
+
+def _loopback_name(hostname: str) -> bool:
+    """A Host that only this machine can mean: a name of :data:`LOOPBACK_HOSTS` or a loopback
+    address literal. A DNS name (even one resolving to 127.0.0.1, as in DNS rebinding) is not
+    one."""
+    return hostname in LOOPBACK_HOSTS or is_loopback(hostname)
 
 
 def _hostname(host: str) -> str:

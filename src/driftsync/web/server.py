@@ -60,7 +60,9 @@ class WebServer:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[WebServer]:
-        config = uvicorn.Config(self.app, log_config=None, access_log=False,
+        # proxy_headers off: the login throttle counts the real peer address, which a client
+        # could otherwise choose for itself with an X-Forwarded-For header.
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, proxy_headers=False,
                                 lifespan="off", timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, args=([self.socket],),
