@@ -39,4 +39,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) .driftsync drift.duckdb .pytest_cache
+	rm -rf $(VENV) .driftsync demo.duckdb .pytest_cache

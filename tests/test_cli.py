@@ -124,7 +124,7 @@ def test_sync_with_a_missing_scope_warns_skips_those_tables_and_syncs_the_rest()
     with running(missing_scopes={"playbook_read"}) as sim:
         result = cli(*sync_args(sim, "--database", "d.duckdb"))
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[-2:] == [
+    assert result.stderr.splitlines() == [  # each said once
         "Warning: playbooks: skipped: the token lacks the 'playbook_read' scope that playbooks "
         "needs. Add 'playbook_read' under SETTINGS > OAuth & Scopes in your Drift app, reinstall "
         "the app, and use the new token; or leave the table out with --tables.",
@@ -224,16 +224,17 @@ def test_demo_runs_offline_and_prints_counts_and_a_query(tmp_path: Path) -> None
     result = cli("demo", "--conversations", "300", "--accounts", "120", "--users", "9")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "  drift.accounts                          120" in out
-    assert "  drift.conversations                     300" in out
-    assert "  drift.users                               9" in out
+    assert "  demo.accounts                           120" in out
+    assert "  demo.conversations                      300" in out
+    assert "  demo.users                                9" in out
     for name in CATALOG:
-        assert f"  drift.{name} " in out
-    assert "FROM drift.conversations" in out
-    assert "duckdb.connect('drift.duckdb').sql('SELECT * FROM drift.users LIMIT 5').show()" in out
-    assert (tmp_path / "drift.duckdb").exists()
-    rows = fetch_rows(tmp_path / "drift.duckdb",
-                      "SELECT status, count(*) AS n FROM drift.conversations GROUP BY 1")
+        assert f"  demo.{name} " in out
+    assert "FROM demo.conversations" in out
+    assert "duckdb.connect('demo.duckdb').sql('SELECT * FROM demo.users LIMIT 5').show()" in out
+    assert (tmp_path / "demo.duckdb").exists()
+    assert not (tmp_path / "drift.duckdb").exists()  # kept for the real Drift data
+    rows = fetch_rows(tmp_path / "demo.duckdb",
+                      "SELECT status, count(*) AS n FROM demo.conversations GROUP BY 1")
     assert sum(r["n"] for r in rows) == 300
     assert {r["status"] for r in rows} == {"open", "closed", "pending", "bulk_sent"}
 
@@ -299,8 +300,11 @@ def test_an_interrupted_sync_says_so_keeps_old_data_and_a_rerun_completes(
                 "--no-conversation-details"]
         assert cli(*args, "--tables", "users").exit_code == 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT")}
+        # As from a terminal: a shell's background job (CI's, say) starts with SIGINT
+        # ignored, and Python then never turns SIGINT into KeyboardInterrupt.
         proc = subprocess.Popen([sys.executable, "-m", "driftsync", *args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while sim.request_counts().get("GET /conversations/list", 0) < 3:
             assert time.monotonic() < deadline and proc.poll() is None

@@ -122,7 +122,7 @@ def test_documented_playbook_team_meeting_and_attributes_land_field_by_field(
     meeting = sample("meeting.json")
     (row,) = fetch_rows(database, "SELECT * FROM drift.meetings WHERE "
                                   f"\"eventId\" = '{meeting['eventId']}'")
-    assert row["meetingKey"] == f"event:{meeting['eventId']}"
+    assert row["meetingKey"] == f"event:{meeting['eventId']}@{meeting['slotStart']}"
     for key, value in meeting.items():
         assert row[key] == value, key
     assert row["slotStart_ts"] == ts(meeting["slotStart"])

@@ -308,10 +308,10 @@ def test_serve_once_runs_what_is_due_then_exits(home: Path) -> None:
     assert any(line.startswith("warning: finished broken: failed, 0 rows, ")
                and line.endswith("users: Drift rejected the access token (401: "
                                  "authentication_error: The access token is invalid or has "
-                                 "expired). Check the token you gave (--token, "
-                                 "DRIFT_ACCESS_TOKEN or the config file), or copy a fresh "
-                                 "OAuth access token from your Drift app (dev.drift.com > "
-                                 "your app > Installing to Drift).")
+                                 "expired). Resource 'broken' needs a fresh OAuth access "
+                                 "token from your Drift app (dev.drift.com > your app > "
+                                 "Installing to Drift): store a working one with: driftsync "
+                                 "resource edit broken --token -.")
                for line in said), said
     assert "SECRET" not in first.output
 

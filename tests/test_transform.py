@@ -494,12 +494,16 @@ def test_a_message_author_id_that_is_not_a_number_is_kept_in_extra() -> None:
     assert orjson.loads(got["_extra"]) == {"author": {"id": "anon-7"}}
 
 
-def test_a_meeting_without_event_id_is_keyed_by_agent_contact_and_slot() -> None:
+def test_a_meeting_is_keyed_by_event_and_slot_else_by_agent_contact_and_slot() -> None:
     rows = to_arrow(MEETINGS, [
         {"eventId": "abc", "agentId": 1, "schedulerId": 2, "slotStart": 3},
+        {"eventId": "abc", "agentId": 1, "schedulerId": 2, "slotStart": 604800003,
+         "isRecurring": True},  # the next occurrence of the same calendar event
         {"agentId": 1, "schedulerId": 2, "slotStart": 3},
+        {"agentId": 1, "slotStart": 3},  # a booking without a contact still has a key
     ]).to_pylist()
-    assert [r["meetingKey"] for r in rows] == ["event:abc", "slot:1:2:3"]
+    assert [r["meetingKey"] for r in rows] == ["event:abc@3", "event:abc@604800003",
+                                               "slot:1:2:3", "slot:1::3"]
     with pytest.raises(MalformedResponseError):
         to_arrow(MEETINGS, [{"agentId": 1}])
 
@@ -530,6 +534,11 @@ def test_nested_rows_replace_a_parents_items_and_ignore_parents_without_the_fiel
     [
         ({"type": "NUMBER", "value": 1}, "1", 1.0, None),
         ({"type": "NUMBER", "value": "1,000"}, "1,000", 1000.0, None),
+        ({"type": "NUMBER", "value": "-1,234,567.5"}, "-1,234,567.5", -1234567.5, None),
+        # A comma that is no thousands separator makes no number (not 15, 123456 or 1000).
+        ({"type": "STRING", "value": "1,5"}, "1,5", None, None),
+        ({"type": "STRING", "value": "12,34,56"}, "12,34,56", None, None),
+        ({"type": "STRING", "value": "1_000"}, "1_000", None, None),
         ({"type": "NUMBER", "value": 2.5}, "2.5", 2.5, None),
         ({"type": "STRING", "value": "acme"}, "acme", None, None),
         ({"type": "ENUMARRAY", "value": ["a", "b"]}, '["a","b"]', None, None),

@@ -540,7 +540,7 @@ def serve(once: bool, host: str, port: int, no_web: bool) -> None:
 
 
 @main.command()
-@database_option
+@click.option("--database", metavar="PATH", help="DuckDB file [default: ./demo.duckdb].")
 @click.option("--conversations", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Simulated conversations.")
 @click.option("--accounts", type=click.IntRange(min=0), default=500, show_default=True,
@@ -549,13 +549,14 @@ def serve(once: bool, host: str, port: int, no_web: bool) -> None:
               help="Simulated users.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Simulator data seed.")
 def demo(database: str | None, conversations: int, accounts: int, users: int, seed: int) -> None:
-    """Run the whole job offline: a simulated Drift on loopback, synced into ./drift.duckdb."""
+    """Run the whole job offline: a simulated Drift on loopback, synced into ./demo.duckdb
+    (a file of its own, so that the simulated rows never mix with your real Drift data)."""
     from .api import DriftClient
     from .engine import SyncOptions
     from .load import Destination, Warehouse
     from .simulator import DriftSimulator, SimulatorConfig
 
-    path = Path(database or os.environ.get("DRIFTSYNC_DATABASE") or "drift.duckdb")
+    path = Path(database or "demo.duckdb")
     config = SimulatorConfig(seed=seed, accounts=accounts, conversations=conversations,
                              users=users)
     with DriftSimulator(config) as sim:

@@ -19,8 +19,9 @@ HEADER = f"""\
 Generated from the catalog in `src/driftsync/catalog/` by `driftsync tables --markdown`;
 do not edit by hand (a test fails when this file and the catalog disagree).
 
-The first three tables are the product spec's (Acho Studio's Drift source), with the spec's
-descriptions verbatim; the others are the rest of Drift's readable data. In the default
+Three tables, `accounts`, `conversations` and `users`, are the product spec's (Acho Studio's
+Drift source), with the spec's descriptions verbatim; the others are the rest of Drift's
+readable data. In the default
 database, `./drift.duckdb`, the tables are `drift.accounts`, `drift.conversations` and so on
 (DuckDB names the file's catalog `drift`; the tables sit in its default schema, so plain
 `accounts` works too). Column names are Drift's own, camelCase included. Each description

@@ -222,7 +222,7 @@ def _skipped(table: Table, scope: str, endpoint: str = "") -> TableResult:
         reason = (f"the token lacks the '{scope}' scope that {table.name} needs. Add '{scope}' "
                   "under SETTINGS > OAuth & Scopes in your Drift app, reinstall the app, and "
                   "use the new token; or leave the table out with --tables.")
-    log.warning("skipped %s: %s", table.name, reason)
+    log.info("skipped %s: %s", table.name, reason)  # the summary warns, once
     return TableResult(table.name, "skipped", error=f"skipped: {reason}", mode="-")
 
 

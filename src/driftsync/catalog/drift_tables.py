@@ -8,6 +8,7 @@ Drift leaves out fields that are not set, so every column but the key may be NUL
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,12 +205,19 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
+        text = value.strip()
+        if "_" in text or ("," in text and not _GROUPED.fullmatch(text)):
+            return None  # "1,5" is not 15, nor "1_000" a number outside Python
         try:
-            number = float(value.strip().replace(",", ""))
+            number = float(text.replace(",", ""))
         except ValueError:
             return None
         return number if math.isfinite(number) else None
     return None
+
+
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+"""A number whose commas separate thousands: 1,000 or -1,234,567.5."""
 
 
 def _epoch_ms(value: Any) -> int | None:
@@ -395,15 +403,19 @@ TEAMS = Table(
 
 
 def meeting_key(record: dict[str, Any]) -> str | None:
-    """A stable key for a meeting, which Drift does not give: the calendar event id when
-    there is one, else the agent, the contact and the slot, which together name one booking."""
+    """A stable key for a meeting, which Drift does not give. The calendar event id alone is
+    not enough: a recurring meeting's occurrences may share it, and one would overwrite the
+    next. So the key is the event and the slot's start; without an event, the agent, the
+    contact and the slot, which together name one booking (a part Drift leaves out stays
+    empty). Only a meeting with neither an event nor a slot has no key."""
     event = record.get("eventId")
+    start = record.get("slotStart")
     if isinstance(event, str) and event.strip():
-        return f"event:{event}"
-    parts = [record.get("agentId"), record.get("schedulerId"), record.get("slotStart")]
-    if any(p is None for p in parts):
+        return f"event:{event}" if start is None else f"event:{event}@{start}"
+    if start is None:
         return None
-    return "slot:" + ":".join(str(p) for p in parts)
+    parts = [record.get("agentId"), record.get("schedulerId"), start]
+    return "slot:" + ":".join("" if p is None else str(p) for p in parts)
 
 
 MEETINGS = Table(
@@ -425,14 +437,15 @@ MEETINGS = Table(
     window=Window(column="slotStart", min_param="min_start_time", max_param="max_start_time",
                   cap=1000, days_back=30, days_ahead=365),
     key_note=(
-        "Drift gives meetings no id. meetingKey is 'event:' + eventId (the calendar event, "
-        "unique per booking) when Drift sends one, else 'slot:agentId:schedulerId:slotStart'."
+        "Drift gives meetings no id. meetingKey is 'event:<eventId>@<slotStart>' (the calendar "
+        "event and the slot's start, so the occurrences of a recurring meeting stay apart) when "
+        "Drift sends an eventId, else 'slot:<agentId>:<schedulerId>:<slotStart>'."
     ),
     columns=(
         Column("meetingKey", "text", "Added by driftsync: the meeting's key.", nullable=False,
                derive=meeting_key,
-               note="'event:<eventId>', or 'slot:<agentId>:<schedulerId>:<slotStart>' when "
-                    "Drift sends no eventId."),
+               note="'event:<eventId>@<slotStart>', or "
+                    "'slot:<agentId>:<schedulerId>:<slotStart>' when Drift sends no eventId."),
         Column("eventId", "text", "The calendar event of the meeting."),
         Column("agentId", "bigint", "The user the meeting is with (users.id)."),
         Column("orgId", "bigint", "The Drift organization."),
