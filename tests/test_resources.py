@@ -315,6 +315,14 @@ def test_pause_resume_and_remove(home: Path, tmp_path: Path) -> None:
         "No resources yet. Add one: driftsync resource add NAME --token-env VAR\n")
 
 
+def test_removing_a_resource_that_never_synced_does_not_speak_of_its_data(home: Path) -> None:
+    with running(**SMALL, token=TOKEN) as sim:
+        assert add(sim, "acme", "--token", TOKEN, "--tables", "users").exit_code == 0
+    removed = cli("resource", "remove", "acme", "--yes")
+    assert removed.stdout == "Removed resource 'acme'. It had no synced data.\n"
+    assert not (home / "acme.duckdb").exists()
+
+
 @pytest.mark.parametrize(
     "args",
     [["sync", "nope"], ["status", "nope"], ["resource", "show", "nope"],
@@ -557,6 +565,8 @@ def test_status_shows_state_last_run_next_run_and_rows(home: Path) -> None:
     assert shown[2].startswith("  schedule     every 30m, next run ")
     assert shown[3].startswith("  last run     ") and " succeeded in " in shown[3]
     assert shown[4].split() == ["users", "full", "succeeded", "7", "rows,", "7", "written"]
+    assert shown[5].split() == ["in", "tables", "users", "7", "rows"]  # the totals
+    assert after.totals == {"users": 7}
 
     assert cli("resource", "pause", "acme").exit_code == 0
     paused = cli("status").stdout.splitlines()
@@ -643,3 +653,19 @@ def test_a_masked_token_always_hides_at_least_16_characters(token: str, shown: s
     assert mask(Secret(token)) == shown
     revealed = len(shown.replace("…", "").replace("*", ""))
     assert len(token) - revealed >= min(16, len(token))
+
+
+def test_an_unset_database_url_variable_is_named_unless_not_verifying(home: Path) -> None:
+    with running(**SMALL, token=TOKEN) as sim:
+        refused = add(sim, "acme", "--token", TOKEN, "--destination", "postgres",
+                      "--database-env", "ACME_PG_URL")
+        assert refused.exit_code == 1
+        assert refused.stderr == (
+            "Error: ACME_PG_URL is not set, so the database URL cannot be checked. Export it "
+            "(export ACME_PG_URL=postgresql://...) and run this again, or add the resource "
+            "with --no-verify if only the scheduler's environment sets it.\n")
+        assert not (home / "resources.toml").exists()
+        kept = add(sim, "acme", "--token", TOKEN, "--destination", "postgres",
+                   "--database-env", "ACME_PG_URL", "--no-verify")
+    assert kept.exit_code == 0, kept.stderr
+    assert stored(home)["acme"]["destination"] == {"kind": "postgres", "url_env": "ACME_PG_URL"}

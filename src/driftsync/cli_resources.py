@@ -35,6 +35,7 @@ from .resources import (
     UnknownResourceError,
     check_env_name,
     check_name,
+    data_left_note,
     default_dataset,
     duckdb_destination,
     mask_url,
@@ -271,6 +272,12 @@ def add(name: str, token_env: str | None, token: str | None, table_names: str | 
         raise ConfigError(f"{env} is not set, so the token cannot be checked. Export it "
                           f"(export {env}=...) and run this again, or add the resource with "
                           "--no-verify if only the scheduler's environment sets it.")
+    url_env = getattr(new.destination, "url_env", None)
+    if verify and url_env is not None and not os.environ.get(url_env):
+        raise ConfigError(f"{url_env} is not set, so the database URL cannot be checked. "
+                          f"Export it (export {url_env}=postgresql://...) and run this again, "
+                          "or add the resource with --no-verify if only the scheduler's "
+                          "environment sets it.")
     check = jobs.verify_resource(new) if verify else None
     store.add(new)
     out.print(f"Added resource '{name}': {_describe(new)}.", markup=False)
@@ -477,14 +484,14 @@ def _notify_line(target: dict[str, Any]) -> str:
 def remove(name: str, yes: bool) -> None:
     """Forget a resource. Its synced data stays where it is."""
     r = _get(name)
-    where = r.destination.describe()
+    left = data_left_note(r)
     if not yes:
-        click.confirm(f"Remove resource '{name}'? Its data stays in {where}.", abort=True,
-                      err=True)
+        click.confirm(f"Remove resource '{name}'? {left}", abort=True, err=True)
     with _known_resource():
         ResourceStore().remove(name)
-    out.print(f"Removed resource '{name}'. Its data stays in {where}; delete it yourself if "
-              "you no longer need it.", markup=False)
+    if left.startswith("Its data stays"):
+        left = left.removesuffix(".") + "; delete it yourself if you no longer need it."
+    out.print(f"Removed resource '{name}'. {left}", markup=False)
 
 
 @resource.command("pause")
@@ -631,6 +638,9 @@ def _print_status(status: Any) -> None:
             if t.error:
                 line += f"  {_line(t.error)}"
             out.print(line, markup=False)
+    for n, (table, count) in enumerate(status.totals.items()):
+        out.print(f"  {'in tables' if n == 0 else '':<12} {table:<28} {count:>11,} rows",
+                  markup=False)
 
 
 def _when(moment: datetime) -> str:

@@ -389,7 +389,9 @@ def _write_private(path: Path, text: str) -> None:
                 os.close(dir_fd)
 
 
-def check_api_url(url: str) -> str:
+def check_api_url(url: str, where: str = " (--api-url or DRIFT_API_URL)") -> str:
+    """``url`` without a trailing slash, or a ConfigError; ``where`` names the place the URL
+    is set, as the caller's user knows it (the web wizard has no flags)."""
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0
@@ -397,13 +399,12 @@ def check_api_url(url: str) -> str:
         parts, port_ok = urlsplit(""), False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise ConfigError(
-            f"API URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL} "
-            "(--api-url or DRIFT_API_URL)."
+            f"API URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL}{where}."
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(
             "The API URL must be a plain http(s)://host[:port] address without credentials, "
-            "query or fragment (--api-url or DRIFT_API_URL)."
+            f"query or fragment{where}."
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(

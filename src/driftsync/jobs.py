@@ -493,6 +493,8 @@ class ResourceStatus:
     runs: list[RunRecord] = field(default_factory=list)
     problem: str | None = None
     syncing_since: datetime | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+    """Rows in each of the resource's tables now (tables not created yet are left out)."""
 
     @property
     def last_run(self) -> RunRecord | None:
@@ -509,6 +511,7 @@ def resource_status(resource: Resource, *, limit: int = 1,
     from .runs import recent_runs
 
     history: list[RunRecord] = []
+    totals: dict[str, int] = {}
     problem = None
     live = read_live(resource.name)
     syncing_since = live.started_at if live is not None and live.active else None
@@ -520,6 +523,7 @@ def resource_status(resource: Resource, *, limit: int = 1,
         try:
             with open_warehouse(destination, "read", resource.name) as warehouse:
                 history = recent_runs(warehouse, max(limit, 20))
+                totals = _totals(warehouse, resource)
         except DriftSyncError as exc:
             problem = str(exc)
     runs = history[:limit]
@@ -552,4 +556,16 @@ def resource_status(resource: Resource, *, limit: int = 1,
         if not planned:
             anchor = syncing_since or (last.started_at if last else None)
             next_run = resource.schedule.next_run(now or datetime.now(UTC), anchor)
-    return ResourceStatus(resource, state, next_run, runs, problem, syncing_since)
+    return ResourceStatus(resource, state, next_run, runs, problem, syncing_since, totals)
+
+
+def _totals(warehouse: Warehouse, resource: Resource) -> dict[str, int]:
+    """Rows per table of ``resource`` that exists in ``warehouse`` (parents included)."""
+    from .catalog import select_tables
+
+    counts: dict[str, int] = {}
+    for table in select_tables(resource.table_names()):
+        if warehouse.has_table(table.name):
+            [(n,)] = warehouse.execute(f"SELECT count(*) FROM {warehouse.qualified(table.name)}")
+            counts[table.name] = int(n)
+    return counts

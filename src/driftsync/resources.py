@@ -160,6 +160,14 @@ def mask(secret: Secret) -> str:
     return "****"
 
 
+def data_left_note(resource: Resource) -> str:
+    """What removing ``resource`` leaves behind, for the message that confirms it."""
+    local = getattr(resource.destination, "database", None)  # a DuckDB file or working copy
+    if isinstance(local, Path) and not local.exists():
+        return "It had no synced data."
+    return f"Its data stays in {resource.destination.describe()}."
+
+
 def mask_url(url: str) -> str:
     """Scheme and host only: a webhook's path or query is often its credential."""
     parts = urlsplit(url)

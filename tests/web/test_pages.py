@@ -216,6 +216,13 @@ def test_the_wizard_refuses_a_taken_or_reserved_name_and_can_be_cancelled(
     assert "A resource named &#39;acme&#39; already exists" in taken.text
     assert "The name &#39;new&#39; is taken by the app itself" in reserved.text
     assert "is not valid: use lowercase letters" in nameless.text
+    not_http = client.post("/resources/new/drift", data={
+        "csrf": csrf, "name": "beta", "token": TOKEN, "api_url": "ftp://drift"})
+    plain_remote = client.post("/resources/new/drift", data={
+        "csrf": csrf, "name": "beta", "token": TOKEN, "api_url": "http://drift.example.com"})
+    assert ("API URL &#39;ftp://drift&#39; is not an http(s) URL; use e.g. "
+            "https://driftapi.com.<") in not_http.text  # no CLI flags in the app
+    assert "would send the access token unencrypted over the network" in plain_remote.text
     good = client.post("/resources/new/drift", data={
         "csrf": csrf, "name": "beta", "token": TOKEN, "api_url": sim.url})
     assert 'id="verdict-ok"' in good.text

@@ -162,6 +162,8 @@ def test_a_filter_number_beyond_bigint_is_a_clear_400_not_a_server_error(
 
     assert [r.status_code for r in answers] == [400] * 3
     assert all("Filter on id: the value must be a whole number" in r.text for r in answers)
+    # On the data page the message stands above the table, which shows unfiltered.
+    assert 'id="view-problem"' in answers[0].text and 'class="striped data"' in answers[0].text
     edge = client.get(base, params={"fc": "id", "fo": "lt", "fv": "9223372036854775807"})
     assert edge.status_code == 200
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..catalog import Table
 from ..errors import ConfigError
-from ..resources import Resource
+from ..resources import Resource, data_left_note
 from .app import WebState, state_of, templates_of
 from .data import (
     OPS,
@@ -222,8 +222,7 @@ def delete(request: Request, form: FormData) -> Response:
     state.store.remove(resource.name)
     state.forget(resource.name)
     state.replan()
-    request.session["flash"] = (f"Deleted resource '{resource.name}'. Its data stays in "
-                                f"{resource.destination.describe()}.")
+    request.session["flash"] = f"Deleted resource '{resource.name}'. {data_left_note(resource)}"
     return see_other("/resources")
 
 
@@ -241,22 +240,26 @@ def _table_page(request: Request, tab: str,
     state, resource, table = _open_table(request)
     context: dict[str, Any] = {"r": resource, "table": table, "tab": tab,
                                "stored": None, "view": View(), "ops": OPS,
-                               "sizes": PAGE_SIZES, "busy": None}
+                               "sizes": PAGE_SIZES, "busy": None, "problem": None}
     if state.syncing(resource):
         context["busy"] = "This resource is syncing; its data shows again when the sync ends."
         return render(request, "table.html", context)
     try:
         with state.reader.open(resource) as data:
             stored = data.stored(table) if data is not None else None
+            status = 200
             if stored is not None:
-                view = parse_view(request.query_params, stored.by_name)
+                try:
+                    view = parse_view(request.query_params, stored.by_name)
+                except BadRequest as exc:  # said above the table, which shows unfiltered
+                    context["problem"], status, view = exc.message, exc.status, View()
                 context.update(stored=stored, view=view)
                 if fill is not None:
                     context.update(fill(data, stored, view))
     except Busy as exc:
         context["busy"] = exc.message
         return render(request, "table.html", context, status=exc.status)
-    return render(request, "table.html", context)
+    return render(request, "table.html", context, status=status)
 
 
 def table_data(request: Request) -> Response:

@@ -140,7 +140,7 @@ def check_token(name: str, token: str, api_url: str) -> Draft:
         name=name,
         destination=duckdb_destination(name),
         token=Secret(clean_token(token, "the form")),
-        api_url=check_api_url(api_url.strip()) if api_url.strip() else None,
+        api_url=check_api_url(api_url.strip(), where="") if api_url.strip() else None,
     )
     assert resource.token is not None
     jobs.check_destination(resource.destination)
