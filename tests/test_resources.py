@@ -553,7 +553,7 @@ def test_status_shows_state_last_run_next_run_and_rows(home: Path) -> None:
         result = run_resource(resource)
     assert (before.state, before.runs, before.next_run) == (
         "never synced", [], datetime(2026, 3, 27, 12, 40, tzinfo=UTC))
-    after = resource_status(resource, now=result.started_at)
+    after = resource_status(resource, now=result.started_at, count_rows=True)
     assert after.state == "ready"
     assert after.last_run is not None and after.last_run.run_id == result.run_id
     assert after.next_run is not None

@@ -23,7 +23,7 @@ from rich.table import Table as RichTable
 
 from . import __version__
 from .catalog import CATALOG, Table
-from .errors import ConfigError, DriftSyncError
+from .errors import ConfigError, DriftSyncError, one_line
 from .runs import TableResult
 
 out = Console(highlight=False, soft_wrap=True)
@@ -48,7 +48,7 @@ class DriftSyncGroup(click.Group):
         except DriftSyncError as exc:
             if _debug(ctx):
                 raise
-            err.print(f"[bold red]Error:[/] {escape(_one_line(str(exc)))}", markup=True)
+            err.print(f"[bold red]Error:[/] {escape(one_line(str(exc)))}", markup=True)
             sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
@@ -66,7 +66,7 @@ class DriftSyncGroup(click.Group):
                 raise
             err.print(
                 f"[bold red]Error:[/] unexpected {type(exc).__name__}: "
-                f"{escape(_one_line(str(exc)))} "
+                f"{escape(one_line(str(exc)))} "
                 "(run with --debug for the traceback)",
                 markup=True,
             )
@@ -75,10 +75,6 @@ class DriftSyncGroup(click.Group):
 
 def _debug(ctx: click.Context) -> bool:
     return bool((ctx.obj or {}).get("debug"))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 @click.group(cls=DriftSyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,11 +142,6 @@ def api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                       help="Drift access token [env DRIFT_ACCESS_TOKEN, or the config file]. "
                            "Prefer the environment: flags show up in shell history.")(fn)
     return fn
-
-
-def database_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--database", metavar="PATH",
-                        help="DuckDB file [env DRIFTSYNC_DATABASE; default ./drift.duckdb]")(fn)
 
 
 def destination_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -353,7 +344,7 @@ def _print_problems(tables: Any, prefix: str = "") -> None:
     for t in tables:
         if not t.error or t.error.startswith("not synced: "):
             continue
-        line = f"{escape(prefix)}{t.table}: {escape(_one_line(t.error))}"
+        line = f"{escape(prefix)}{t.table}: {escape(one_line(t.error))}"
         if t.status == "skipped":
             err.print(f"[bold yellow]Warning:[/] {line}", markup=True)
         else:
@@ -480,7 +471,7 @@ def status(resource: str | None, destination: str | None, database: str | None,
                 rows += f", {t.vanished:,} marked deleted"
             line = f"    {t.table:<28} {t.mode:<11} {t.status:<9} {rows}  {t.seconds:.2f}s"
             if t.error:
-                line += f"  {_one_line(t.error)}"
+                line += f"  {one_line(t.error)}"
             out.print(line, markup=False)
 
 

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from .config import Secret, clean_token, clean_word
-from .errors import ConfigError, DriftSyncError
+from .errors import ConfigError, DriftSyncError, one_line
 from .resources import (
     MANUAL,
     MODES,
@@ -554,7 +554,7 @@ def sync_resources(name: str | None, all_resources: bool, *, mode: str | None,
             ok = _sync_one(r, mode, lookback_ms, conversation_details, timeout, retries,
                            prefix=f"{r.name}: ")
         except DriftSyncError as exc:
-            text = _line(str(exc))
+            text = one_line(str(exc))
             if f"'{r.name}'" not in text:
                 text = f"{r.name}: {text}"
             err.print(f"[bold red]Error:[/] {escape(text)}", markup=True)
@@ -600,7 +600,7 @@ def show_status(name: str | None, limit: int, now: datetime | None = None) -> No
     for i, r in enumerate(resources):
         if i:
             out.print()
-        status = resource_status(r, limit=limit if name else 1, now=now)
+        status = resource_status(r, limit=limit if name else 1, now=now, count_rows=True)
         _print_status(status)
 
 
@@ -611,7 +611,7 @@ def _print_status(status: Any) -> None:
     out.print(f"[bold]{escape(r.name)}[/]  [{colour}]{status.state}[/]")
     lines = [("destination", r.destination.describe())]
     if status.problem:
-        lines.append(("problem", _line(status.problem)))
+        lines.append(("problem", one_line(status.problem)))
     schedule = str(r.schedule)
     if status.next_run is not None:
         schedule += f", next run {_when(status.next_run)}"
@@ -629,14 +629,14 @@ def _print_status(status: Any) -> None:
         label = "last run" if n == 0 else ""
         text = f"{_when(record.started_at)} {record.status}{took} (run {record.run_id[:8]})"
         if record.error and record.status != "failed":
-            text += f": {_line(record.error)}"
+            text += f": {one_line(record.error)}"
         out.print(f"  {label:<12} {text}", markup=False)
         for t in record.tables:
             rows = (f"{t.rows:,} rows, {t.written:,} written" if t.status == "succeeded"
                     else "- rows")
             line = f"    {t.table:<28} {t.mode:<11} {t.status:<9} {rows}"  # longest: 28
             if t.error:
-                line += f"  {_line(t.error)}"
+                line += f"  {one_line(t.error)}"
             out.print(line, markup=False)
     for n, (table, count) in enumerate(status.totals.items()):
         out.print(f"  {'in tables' if n == 0 else '':<12} {table:<28} {count:>11,} rows",
@@ -647,5 +647,3 @@ def _when(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _line(text: str) -> str:
-    return " ".join(text.split())

@@ -406,7 +406,7 @@ def check_api_url(url: str, where: str = " (--api-url or DRIFT_API_URL)") -> str
             "The API URL must be a plain http(s)://host[:port] address without credentials, "
             f"query or fragment{where}."
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"API URL {url!r} would send the access token unencrypted over the network; use "
             "https:// (plain http:// is for a simulator or proxy on this machine only)."
@@ -414,12 +414,14 @@ def check_api_url(url: str, where: str = " (--api-url or DRIFT_API_URL)") -> str
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine: ``localhost`` or a loopback address literal."""
-    if host.lower() == "localhost":
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback address literal
+    (IPv6 in brackets or not)."""
+    bare = host.strip("[]")
+    if bare.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 

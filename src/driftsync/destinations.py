@@ -107,15 +107,6 @@ class PostgresDestination:
     def describe(self) -> str:
         return f"{self.url} (schema {self.dataset})"
 
-    def secret_url(self) -> str:
-        """The URL with the password in it, for the driver only. Never log it."""
-        if self.password is None:
-            return self.url
-        parts = self.parts
-        netloc = f"{quote(self.user, safe='')}:{quote(self.password.reveal(), safe='')}@"
-        netloc += parts.netloc.rpartition("@")[2]
-        return parts._replace(netloc=netloc).geturl()
-
     def scrub(self, text: str) -> str:
         """``text`` with the password (plain or URL-quoted) replaced by ``****``."""
         if self.password is None or not self.password.reveal():

@@ -21,6 +21,11 @@ So each message says what failed and how to fix it, and never contains a token.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: the CLI, the logs and the notifications say each error in one."""
+    return " ".join(text.split())
+
+
 class DriftSyncError(Exception):
     """Root of every error driftsync raises on purpose."""
 

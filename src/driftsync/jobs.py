@@ -494,15 +494,16 @@ class ResourceStatus:
     problem: str | None = None
     syncing_since: datetime | None = None
     totals: dict[str, int] = field(default_factory=dict)
-    """Rows in each of the resource's tables now (tables not created yet are left out)."""
+    """Rows in each of the resource's tables now (tables not created yet are left out); only
+    when asked for (``count_rows``): the web app polls the status and counts on its own."""
 
     @property
     def last_run(self) -> RunRecord | None:
         return self.runs[0] if self.runs else None
 
 
-def resource_status(resource: Resource, *, limit: int = 1,
-                    now: datetime | None = None) -> ResourceStatus:
+def resource_status(resource: Resource, *, limit: int = 1, now: datetime | None = None,
+                    count_rows: bool = False) -> ResourceStatus:
     """Read the resource's run history from its destination; never creates a database.
 
     While a sync runs (its live state file says so, and its process is alive) the database
@@ -523,7 +524,7 @@ def resource_status(resource: Resource, *, limit: int = 1,
         try:
             with open_warehouse(destination, "read", resource.name) as warehouse:
                 history = recent_runs(warehouse, max(limit, 20))
-                totals = _totals(warehouse, resource)
+                totals = _totals(warehouse, resource) if count_rows else {}
         except DriftSyncError as exc:
             problem = str(exc)
     runs = history[:limit]

@@ -366,12 +366,6 @@ class Warehouse:
             ))
         self.execute_all(statements)
 
-    def forget_fanout(self, table: str) -> None:
-        """Drop what ``table`` read, so its next run reads every parent again."""
-        if self.has_table(FANOUT_STATE):
-            self.execute(f"DELETE FROM {self.qualified(FANOUT_STATE)} WHERE table_name = %s",
-                         (table,))
-
     def _ensure_fanout_state(self) -> None:
         self.execute(
             f"CREATE TABLE IF NOT EXISTS {self.qualified(FANOUT_STATE)} ("

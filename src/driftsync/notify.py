@@ -39,7 +39,6 @@ In the config file each target is one TOML table (see :func:`targets_from_config
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -55,7 +54,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigError, DriftSyncError
+from .config import is_loopback
+from .errors import ConfigError, DriftSyncError, one_line
 
 if TYPE_CHECKING:
     from .engine import SyncResult
@@ -142,7 +142,7 @@ class EmailTarget:
             raise ConfigError(
                 "'user' and 'password_env' go together: set both to log in, or neither."
             )
-        if self.user is not None and self.security == "none" and not _is_loopback(self.host):
+        if self.user is not None and self.security == "none" and not is_loopback(self.host):
             raise ConfigError(
                 f"'security' = \"none\" would send the SMTP password unencrypted to "
                 f"{self.host}: use \"starttls\" (port 587) or \"ssl\" (port 465)."
@@ -233,15 +233,6 @@ def _check_address(name: str, value: Any) -> None:
         raise ConfigError(
             f"'{name}' must hold plain e-mail addresses like \"you@example.com\", not {value!r}."
         )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _public_url(url: str) -> str:
@@ -338,7 +329,7 @@ class RunReport:
     ) -> RunReport:
         """A run that failed before any table: a rejected token, an unreachable API."""
         return cls(resource=resource, destination=destination, ok=False,
-                   error=_one_line(error_line), started_at=started_at, finished_at=finished_at)
+                   error=one_line(error_line), started_at=started_at, finished_at=finished_at)
 
 
 @dataclass(frozen=True)
@@ -377,7 +368,7 @@ def notify(targets: Iterable[Target], report: RunReport) -> list[Delivery]:
             else:
                 _post_webhook(target, report)
         except Exception as exc:  # noqa: BLE001 - a notification must never fail the sync
-            reason = _scrub(_one_line(_reason(target, exc)), _secrets(target))
+            reason = _scrub(one_line(_reason(target, exc)), _secrets(target))
             log.warning("notification to %s failed: %s", target.label, reason)
             deliveries.append(Delivery(target.label, report.event, "failed", reason))
         else:
@@ -393,7 +384,7 @@ _KEPT = " Tables that failed kept their previous data."
 
 
 def subject(report: RunReport) -> str:
-    resource = _one_line(report.resource)  # a header: a line break would end it
+    resource = one_line(report.resource)  # a header: a line break would end it
     if report.ok:
         return f"driftsync: {resource} data is ready"
     return f"driftsync: {resource} sync failed"
@@ -493,10 +484,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 # --- sending -----------------------------------------------------------------------------
 
 
@@ -556,7 +543,7 @@ def _post_webhook(target: WebhookTarget, report: RunReport) -> None:
     with httpx.Client(timeout=target.timeout, follow_redirects=False) as client:
         response = client.post(target.url, json=payload(report), headers=dict(target.headers))
     if not response.is_success:
-        answer = _one_line(response.text)[:200]
+        answer = one_line(response.text)[:200]
         raise NotificationError(
             f"it answered {response.status_code} {response.reason_phrase}"
             + (f": {answer}" if answer else "")

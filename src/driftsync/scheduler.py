@@ -73,7 +73,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from . import jobs
 from .config import _write_private
-from .errors import DriftSyncError
+from .errors import DriftSyncError, one_line
 from .resources import Resource, ResourceStore
 
 log = logging.getLogger("driftsync.serve")
@@ -219,7 +219,7 @@ class Scheduler:
             resources = self.store.load()
         except DriftSyncError as exc:
             log.warning("cannot read the resources (%s); keeping the current plan",
-                        _line(str(exc)))
+                        one_line(str(exc)))
             return
         self._plan(resources)
 
@@ -285,7 +285,7 @@ class Scheduler:
             return True, status.syncing_since
         if status.state == "unavailable":
             log.warning("%s: cannot read its run history (%s); no catch-up run", resource.name,
-                        _line(status.problem or "unavailable"))
+                        one_line(status.problem or "unavailable"))
             return False, None
         return True, status.last_run.started_at if status.last_run else None
 
@@ -372,7 +372,7 @@ class Scheduler:
         try:
             resource = self.store.get(name)
         except DriftSyncError as exc:
-            log.warning("skipped %s: %s", name, _line(str(exc)))
+            log.warning("skipped %s: %s", name, one_line(str(exc)))
             return None
         if not resource.enabled and not even_paused:
             log.info("skipped %s: paused", name)
@@ -587,5 +587,3 @@ def _at(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _line(text: str) -> str:
-    return " ".join(text.split())
